@@ -1,0 +1,148 @@
+// async_vs_sync: waiting for many things at once does not need many threads.
+//
+// What you will see: the same N tasks, each waiting `--delay-ms`, run twice. First with a blocking
+// sleep, so they run one after another and take N x delay. Then as C++20 coroutines that await an
+// Asio timer on one `io_context` and one thread: the waits overlap and the whole run takes about one
+// delay. The timelines show it, and a last section starts 10,000 coroutines to show they are cheap.
+//
+// Run it:   build/default/basics/async_vs_sync --tasks 5 --delay-ms 200
+// Build it by hand:
+//   g++ -std=c++20 -O2 -I common basics/async_vs_sync.cpp -lfmt -pthread -o async_vs_sync
+//
+// Mirrors async_vs_sync.py from the Python playground:
+//   time.sleep(d)               -> std::this_thread::sleep_for(d)          (blocks the whole thread)
+//   await asyncio.sleep(d)      -> co_await timer.async_wait(use_awaitable) (suspends one coroutine)
+//   async def f() -> int        -> asio::awaitable<int> f()
+//   asyncio.run / event loop    -> asio::io_context + io_context::run()
+//   asyncio.gather(*tasks)      -> here: co_spawn each task, then run() until all are done
+//
+// What differs in C++: a coroutine is a plain function whose return type is `asio::awaitable<T>`;
+// `co_await` marks where it may suspend, as `await` does in Python. Nothing runs until the
+// io_context runs, and like asyncio it runs all the coroutines on the one thread that calls run().
+
+#include <fmt/ranges.h>  // prints a std::vector as [0, 1, 4]
+#include <asio.hpp>
+
+#include <chrono>
+#include <exception>
+#include <thread>
+#include <vector>
+
+#include "playground.hpp"
+
+using namespace std::chrono_literals;
+
+// -------------------------------------------------------------------------------------------------
+// 1. Blocking: one task after another
+// -------------------------------------------------------------------------------------------------
+// Each task pretends to ask a slow service for a number: it waits `delay`, then answers id * id.
+// sleep_for blocks the calling thread, so while task 0 waits nothing else can happen on this
+// thread, and task 1 starts only when task 0 is done. Total: tasks x delay.
+
+int fetch_blocking(int id, std::chrono::milliseconds delay, pg::Timeline& timeline) {
+  auto span = timeline.scope(fmt::format("task {}", id));
+  std::this_thread::sleep_for(delay);
+  return id * id;
+}
+
+std::vector<int> run_blocking(int tasks, std::chrono::milliseconds delay, pg::Timeline& timeline) {
+  std::vector<int> results;
+  for (int id = 0; id < tasks; ++id) results.push_back(fetch_blocking(id, delay, timeline));
+  return results;
+}
+
+// -------------------------------------------------------------------------------------------------
+// 2. Async: every task waits at the same time, on one thread
+// -------------------------------------------------------------------------------------------------
+// The same task as a coroutine. Instead of blocking the thread, it asks the io_context to wake it
+// when a timer expires and *suspends* at co_await. The thread is then free to start the next task,
+// which also suspends, and so on: all N timers are pending at once. When they expire, the
+// io_context resumes each coroutine after its co_await, on the same thread that called run().
+
+asio::awaitable<int> fetch_async(int id, std::chrono::milliseconds delay, pg::Timeline& timeline) {
+  auto span = timeline.scope(fmt::format("task {}", id));
+  asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+  co_await timer.async_wait(asio::use_awaitable);
+  co_return id* id;
+}
+
+// co_spawn starts a coroutine on the io_context (Python: asyncio.create_task). The last argument is
+// what to do when it finishes: this handler stores the result in the task's own slot, so results
+// come back in task order whatever order the tasks finish in. If a task threw, the handler rethrows
+// and the exception leaves io_context::run() here instead of being lost.
+std::vector<int> run_async(int tasks, std::chrono::milliseconds delay, pg::Timeline& timeline) {
+  asio::io_context io;
+  std::vector<int> results(static_cast<std::size_t>(tasks));
+  for (int id = 0; id < tasks; ++id) {
+    co_spawn(io, fetch_async(id, delay, timeline), [&results, id](std::exception_ptr error, int value) {
+      if (error) std::rethrow_exception(error);
+      results[static_cast<std::size_t>(id)] = value;
+    });
+  }
+  // Nothing has run yet: co_spawn only queued the tasks. run() executes them on *this* thread and
+  // returns when no work is left, that is when every task has finished.
+  io.run();
+  return results;
+}
+
+// -------------------------------------------------------------------------------------------------
+// main: run both, print the timelines, compare
+// -------------------------------------------------------------------------------------------------
+
+#ifndef PLAYGROUND_NO_MAIN  // the tests include this file and bring their own main
+int main(int argc, char** argv) {
+  int tasks = 5;
+  int delay_ms = 200;
+  int many = 10'000;
+  pg::Flags flags("async_vs_sync", "Blocking sleeps run one by one; awaited timers overlap on one thread.");
+  flags.add("--tasks", tasks, "number of tasks in sections 1 and 2", 1, 1'000);
+  flags.add("--delay-ms", delay_ms, "how long each task waits, in milliseconds", 0, 10'000);
+  flags.add("--many", many, "number of coroutines in section 3 (0 skips it)", 0, 1'000'000);
+  std::string trace_path;
+  flags.add("--trace", trace_path, "also write the timelines to this file for a trace viewer (ui.perfetto.dev)");
+  if (auto status = flags.parse(argc, argv)) return *status;
+  pg::TraceFile trace;
+  if (auto status = trace.open(trace_path)) return *status;
+  const std::chrono::milliseconds delay(delay_ms);
+
+  pg::banner(fmt::format("1. Blocking: {} tasks x {} ms, one after another", tasks, delay_ms));
+  pg::Timeline blocking("blocking");
+  pg::Stopwatch blocking_clock;
+  auto blocking_results = run_blocking(tasks, delay, blocking);
+  const double blocking_ms = blocking_clock.elapsed_ms();
+  blocking.print();
+  trace.add(blocking);
+  fmt::print("  results {}, took {:.0f} ms (about tasks x delay = {} ms)\n", blocking_results, blocking_ms,
+             tasks * delay_ms);
+
+  pg::banner(fmt::format("2. Async: {} coroutines x {} ms on one thread", tasks, delay_ms));
+  pg::Timeline async("async");
+  pg::Stopwatch async_clock;
+  auto async_results = run_async(tasks, delay, async);
+  const double async_ms = async_clock.elapsed_ms();
+  async.print();
+  trace.add(async);
+  fmt::print("  results {}, took {:.0f} ms (about one delay = {} ms)\n", async_results, async_ms, delay_ms);
+  fmt::print("  every task ran on thread {} (this one): the waits overlapped, not the threads\n", pg::thread_number());
+  fmt::print("  speedup: {:.1f}x\n", blocking_ms / std::max(async_ms, 1e-3));
+
+  if (many > 0) {
+    // A coroutine frame is a few hundred bytes on the heap, not a thread with its own stack, so ten
+    // thousand of them waiting at once is nothing special: the run still takes about one delay.
+    pg::banner(fmt::format("3. Coroutines are cheap: {} of them x {} ms", many, delay_ms));
+    pg::Timeline crowd("many");
+    pg::Stopwatch crowd_clock;
+    auto crowd_results = run_async(many, delay, crowd);
+    const double crowd_ms = crowd_clock.elapsed_ms();
+    crowd.print(5);
+    fmt::print("  {} results, took {:.0f} ms = {:.2f} x one delay\n", crowd_results.size(), crowd_ms,
+               crowd_ms / std::max(delay_ms, 1));
+  }
+
+  if (!trace.write()) return 1;
+  fmt::print(
+      "\nTakeaway: while a coroutine waits, its thread runs the others. Waiting overlaps for free;\n"
+      "a blocking call inside a coroutine would stop them all (see basics/blocking_work_in_async).\n");
+  return 0;
+}
+#endif

@@ -1,0 +1,50 @@
+# Playground.cmake: one line per lesson.
+#
+#   playground_lesson(async_vs_sync)            # in basics/CMakeLists.txt
+#
+# builds basics/async_vs_sync.cpp into the executable build/<preset>/basics/async_vs_sync and, when
+# tests/basics/test_async_vs_sync.cpp exists, the Catch2 test executable build/<preset>/tests/test_async_vs_sync.
+#
+# The test file #includes the lesson's own source (with PLAYGROUND_NO_MAIN defined, so the lesson's main()
+# drops out) and calls the lesson's functions: the tests check the code a learner reads, not a copy.
+# Each TEST_CASE becomes its own CTest test, labelled with the lesson's folder; a TEST_CASE tagged
+# [timing] (a claim that needs free cores, such as a CPU speedup) also gets the label `timing`, runs
+# alone (RUN_SERIAL), and may report "SKIPPED:" when the machine has too few cores.
+
+# Warnings for our own code. Asio, fmt and Catch2 are system headers, so their warnings stay quiet.
+add_library(playground_warnings INTERFACE)
+target_compile_options(playground_warnings INTERFACE -Wall -Wextra -Wpedantic -Wshadow
+                       $<$<BOOL:${PLAYGROUND_WERROR}>:-Werror>)
+
+# The shared header (common/playground.hpp) and the libraries every lesson uses.
+add_library(playground_common INTERFACE)
+target_include_directories(playground_common INTERFACE ${PROJECT_SOURCE_DIR}/common)
+target_link_libraries(playground_common INTERFACE Asio::Asio fmt::fmt Threads::Threads playground_warnings)
+
+function(playground_lesson name)
+  get_filename_component(folder "${CMAKE_CURRENT_SOURCE_DIR}" NAME)
+  add_executable(${name} ${name}.cpp)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/tests/${folder}")
+  target_link_libraries(${name} PRIVATE playground_common)
+
+  set(test_source "${PROJECT_SOURCE_DIR}/tests/${folder}/test_${name}.cpp")
+  if(PLAYGROUND_TESTS AND EXISTS "${test_source}")
+    set(test_target test_${name})
+    add_executable(${test_target} ${test_source})
+    target_link_libraries(${test_target} PRIVATE playground_common Catch2::Catch2WithMain)
+    target_include_directories(${test_target} PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_SOURCE_DIR}/tests)
+    # LESSON_BINARY lets a test run the lesson as a program (flags, exit codes, signals).
+    target_compile_definitions(${test_target} PRIVATE PLAYGROUND_NO_MAIN
+                               LESSON_BINARY="$<TARGET_FILE:${name}>")
+    set_target_properties(${test_target} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
+    add_dependencies(${test_target} ${name})
+    catch_discover_tests(${test_target} TEST_SPEC "~[timing]"
+                         PROPERTIES LABELS "${folder}" TIMEOUT 60)
+    file(READ "${test_source}" test_text)
+    if(test_text MATCHES "\\[timing\\]")
+      catch_discover_tests(${test_target} TEST_SPEC "[timing]"
+                           PROPERTIES LABELS "${folder};timing" TIMEOUT 120 RUN_SERIAL TRUE
+                                      SKIP_REGULAR_EXPRESSION "SKIPPED:")
+    endif()
+  endif()
+endfunction()

@@ -1,0 +1,493 @@
+// playground.hpp: the small toolbox every lesson shares.
+//
+//   pg::Stopwatch  measures elapsed time on the monotonic clock.
+//   pg::banner     prints a section heading.
+//   pg::Flags      parses `--name value` flags, answers --help, rejects bad input with exit status 2.
+//   pg::Timeline   records named spans (who ran when, on which thread and process) from any thread,
+//                  and prints them as a text chart; tests read the same spans to check overlap and order.
+//   pg::TraceFile  writes timelines for a trace viewer (`--trace FILE`, Chrome trace event format).
+//
+// Everything a lesson is *about* lives in the lesson file; this header only holds what every lesson
+// needs to show its results. It depends on the standard library, POSIX and fmt, not on Asio.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace pg {
+
+// ---------------------------------------------------------------------------------------------------
+// Time
+// ---------------------------------------------------------------------------------------------------
+
+// steady_clock is CLOCK_MONOTONIC on Linux: it never jumps, and it is the same clock in every process
+// on the machine, so spans measured in a child process line up with the parent's.
+using Clock = std::chrono::steady_clock;
+
+// Milliseconds as a double, for printing and for ratios in tests.
+inline double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+class Stopwatch {
+ public:
+  Stopwatch() : start_(Clock::now()) {}
+  void restart() { start_ = Clock::now(); }
+  [[nodiscard]] Clock::duration elapsed() const { return Clock::now() - start_; }
+  [[nodiscard]] double elapsed_ms() const { return ms(elapsed()); }
+
+ private:
+  Clock::time_point start_;
+};
+
+// A section heading, so the output of a lesson reads like its source: one banner per numbered section.
+inline void banner(std::string_view title) {
+  std::string rule(std::max<std::ptrdiff_t>(4, 72 - static_cast<std::ptrdiff_t>(title.size()) - 4), '=');
+  fmt::print("\n== {} {}\n", title, rule);
+  std::fflush(stdout);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Threads and processes, as the timeline names them
+// ---------------------------------------------------------------------------------------------------
+
+// The kernel's id of the calling thread (what `top -H`, `gdb` and trace viewers show).
+inline int os_thread_id() { return static_cast<int>(::syscall(SYS_gettid)); }
+
+// A small, readable number for the calling thread: 1 for the first thread of this process that asks,
+// 2 for the next, and so on. "thread 1" reads better in a chart than 140234885609216.
+inline int thread_number() {
+  static std::atomic<int> next{1};
+  thread_local const int mine = next.fetch_add(1);
+  return mine;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Timeline: who ran when
+// ---------------------------------------------------------------------------------------------------
+
+struct Span {
+  std::string name;  // e.g. "task 3"
+  Clock::time_point start{};
+  Clock::time_point end{};
+  int pid = 0;     // process that ran it
+  int tid = 0;     // kernel thread id
+  int thread = 0;  // small per-process thread number (see thread_number)
+
+  [[nodiscard]] Clock::duration duration() const { return end - start; }
+};
+
+// Two spans overlap when each starts before the other ends: they were running at the same time.
+inline bool overlap(const Span& a, const Span& b) { return a.start < b.end && b.start < a.end; }
+
+class Timeline {
+ public:
+  // A RAII guard: the span starts when the guard is made and is recorded when the guard is destroyed,
+  // however the scope ends (normal return, exception, or a coroutine frame being destroyed).
+  class Scope {
+   public:
+    Scope(Timeline& timeline, std::string name) : timeline_(&timeline), span_(Timeline::start_span(std::move(name))) {}
+    Scope(Scope&& other) noexcept : timeline_(std::exchange(other.timeline_, nullptr)), span_(std::move(other.span_)) {}
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+    Scope& operator=(Scope&&) = delete;
+    ~Scope() {
+      if (timeline_ != nullptr) {
+        span_.end = Clock::now();
+        timeline_->add(std::move(span_));
+      }
+    }
+
+   private:
+    Timeline* timeline_;
+    Span span_;
+  };
+
+  // `name` says what the spans are, e.g. "blocking" or "async"; trace files use it as the category.
+  explicit Timeline(std::string name = "timeline") : name_(std::move(name)), origin_(Clock::now()) {}
+
+  [[nodiscard]] const std::string& name() const { return name_; }
+  // Time zero of the chart: when the timeline was made.
+  [[nodiscard]] Clock::time_point origin() const { return origin_; }
+
+  // Start a span now, on the calling thread: `auto span = timeline.scope("task 1");`
+  [[nodiscard]] Scope scope(std::string name) { return Scope(*this, std::move(name)); }
+
+  // A span that starts now on the calling thread; finish it with `finish(span)`.
+  static Span start_span(std::string name) {
+    return Span{std::move(name), Clock::now(), {}, static_cast<int>(::getpid()), os_thread_id(), thread_number()};
+  }
+  void finish(Span span) {
+    span.end = Clock::now();
+    add(std::move(span));
+  }
+
+  // Record a finished span. Safe to call from any thread.
+  void add(Span span) {
+    std::lock_guard lock(mutex_);
+    spans_.push_back(std::move(span));
+  }
+
+  // A copy of the spans in the order they were recorded (the order they *finished*).
+  [[nodiscard]] std::vector<Span> spans() const {
+    std::lock_guard lock(mutex_);
+    return spans_;
+  }
+  // The same spans sorted by start time.
+  [[nodiscard]] std::vector<Span> spans_by_start() const {
+    auto all = spans();
+    std::stable_sort(all.begin(), all.end(), [](const Span& a, const Span& b) { return a.start < b.start; });
+    return all;
+  }
+
+  // The chart, one lane per span in start order, e.g.
+  //
+  //   blocking: 3 spans over 601.2 ms, one column = 10.0 ms
+  //     task 0 |████████████████████··········································|   0.0 -> 200.4 ms  thread 1
+  //     task 1 |····················████████████████████······················| 200.4 -> 400.6 ms  thread 1
+  //
+  // With more than `max_lanes` spans, the first ones are drawn and the rest summarised.
+  [[nodiscard]] std::string render(std::size_t max_lanes = 20, int width = 60) const {
+    const auto all = spans_by_start();
+    if (all.empty()) return fmt::format("  {}: no spans recorded\n", name_);
+    Clock::time_point last = origin_;
+    for (const auto& s : all) last = std::max(last, s.end);
+    const double total = std::max(ms(last - origin_), 1e-3);
+    const double column = total / width;
+
+    std::size_t label_width = 0;
+    for (std::size_t i = 0; i < all.size() && i < max_lanes; ++i)
+      label_width = std::max(label_width, all[i].name.size());
+    const int own_pid = static_cast<int>(::getpid());
+
+    std::string out = fmt::format("  {}: {} span{} over {:.1f} ms, one column = {:.1f} ms\n", name_, all.size(),
+                                  all.size() == 1 ? "" : "s", total, column);
+    for (std::size_t i = 0; i < all.size() && i < max_lanes; ++i) {
+      const Span& s = all[i];
+      const double from = ms(s.start - origin_);
+      const double to = ms(s.end - origin_);
+      // A span shorter than one column still gets one mark, so nothing disappears from the chart.
+      int first = std::clamp(static_cast<int>(from / column), 0, width - 1);
+      int last_col = std::clamp(static_cast<int>(to / column - 1e-9), first, width - 1);
+      std::string bar;
+      for (int c = 0; c < width; ++c) bar += (c >= first && c <= last_col) ? "█" : "·";
+      std::string who = fmt::format("thread {}", s.thread);
+      if (s.pid != own_pid) who += fmt::format(" of process {}", s.pid);
+      out += fmt::format("    {:<{}} |{}| {:7.1f} -> {:7.1f} ms  {}\n", s.name, label_width, bar, from, to, who);
+    }
+    if (all.size() > max_lanes) out += fmt::format("    ... and {} more spans\n", all.size() - max_lanes);
+    return out;
+  }
+  void print(std::size_t max_lanes = 20) const {
+    fmt::print("{}", render(max_lanes));
+    std::fflush(stdout);
+  }
+
+  // Spans recorded in another process travel back as one line of text each (see the multiprocessing
+  // lessons): the monotonic clock is shared, so the numbers mean the same thing on both sides.
+  static std::string encode(const Span& s) {
+    return fmt::format("{} {} {} {} {} {}\n", s.start.time_since_epoch().count(), s.end.time_since_epoch().count(),
+                       s.pid, s.tid, s.thread, s.name);
+  }
+  static std::optional<Span> decode(std::string_view line) {
+    Span s;
+    long long start = 0;
+    long long end = 0;
+    const char* p = line.data();
+    const char* const stop = line.data() + line.size();
+    auto field = [&](auto& value) {
+      while (p < stop && *p == ' ') ++p;
+      auto [next, ec] = std::from_chars(p, stop, value);
+      p = next;
+      return ec == std::errc{};
+    };
+    if (!(field(start) && field(end) && field(s.pid) && field(s.tid) && field(s.thread))) return std::nullopt;
+    if (p < stop && *p == ' ') ++p;
+    std::string_view rest(p, static_cast<std::size_t>(stop - p));
+    if (!rest.empty() && rest.back() == '\n') rest.remove_suffix(1);
+    s.name = std::string(rest);
+    s.start = Clock::time_point(Clock::duration(start));
+    s.end = Clock::time_point(Clock::duration(end));
+    return s;
+  }
+
+ private:
+  std::string name_;
+  Clock::time_point origin_;
+  mutable std::mutex mutex_;
+  std::vector<Span> spans_;
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Trace files: the same spans, for a real trace viewer
+// ---------------------------------------------------------------------------------------------------
+
+// `--trace FILE` writes the timelines in the Chrome trace event format, which Perfetto
+// (ui.perfetto.dev) and chrome://tracing open: drag the file onto the page. Each span becomes one
+// complete event ("ph":"X") in its real process and thread lane; the timeline's name is the category.
+//
+//   pg::TraceFile trace;
+//   if (auto status = trace.open(trace_path)) return *status;  // before any work: a bad path exits 2
+//   ...
+//   trace.add(timeline);                                       // after each section
+//   trace.write();                                             // once, at the end
+class TraceFile {
+ public:
+  // Open `path` for writing now, so an unwritable path fails before the lesson does any work. An empty
+  // path means "no trace". Returns the exit status (2) and prints why when the file cannot be written.
+  [[nodiscard]] std::optional<int> open(const std::string& path) {
+    if (path.empty()) return std::nullopt;
+    file_ = std::fopen(path.c_str(), "w");
+    if (file_ == nullptr) {
+      fmt::print(stderr, "cannot write trace file '{}': {}\n", path, std::strerror(errno));
+      return 2;
+    }
+    path_ = path;
+    return std::nullopt;
+  }
+  TraceFile() = default;
+  TraceFile(const TraceFile&) = delete;
+  TraceFile& operator=(const TraceFile&) = delete;
+  ~TraceFile() {
+    if (file_ != nullptr) std::fclose(file_);
+  }
+
+  [[nodiscard]] bool enabled() const { return file_ != nullptr; }
+
+  void add(const Timeline& timeline) {
+    if (!enabled()) return;
+    for (auto& span : timeline.spans_by_start()) entries_.push_back({timeline.name(), std::move(span)});
+  }
+
+  // The JSON text for the spans added so far (tests read it; write() saves it).
+  [[nodiscard]] std::string json() const {
+    // Microseconds since the first span, so the viewer opens at zero.
+    Clock::time_point zero = Clock::time_point::max();
+    for (const auto& e : entries_) zero = std::min(zero, e.span.start);
+    auto micros = [&](Clock::time_point t) { return std::chrono::duration<double, std::micro>(t - zero).count(); };
+
+    std::string out = "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n";
+    bool first = true;
+    auto emit = [&](const std::string& event) {
+      out += first ? "  " : ",\n  ";
+      out += event;
+      first = false;
+    };
+    // Metadata first: name each process and thread lane once.
+    std::vector<std::pair<int, int>> named_threads;
+    std::vector<int> named_processes;
+    const int own_pid = static_cast<int>(::getpid());
+    for (const auto& e : entries_) {
+      const Span& s = e.span;
+      if (std::find(named_processes.begin(), named_processes.end(), s.pid) == named_processes.end()) {
+        named_processes.push_back(s.pid);
+        std::string label =
+            s.pid == own_pid ? fmt::format("process {} (main)", s.pid) : fmt::format("process {}", s.pid);
+        emit(fmt::format(R"({{"name":"process_name","ph":"M","pid":{},"tid":{},"args":{{"name":"{}"}}}})", s.pid, s.tid,
+                         escape(label)));
+      }
+      if (std::find(named_threads.begin(), named_threads.end(), std::pair{s.pid, s.tid}) == named_threads.end()) {
+        named_threads.emplace_back(s.pid, s.tid);
+        emit(fmt::format(R"({{"name":"thread_name","ph":"M","pid":{},"tid":{},"args":{{"name":"thread {}"}}}})", s.pid,
+                         s.tid, s.thread));
+      }
+    }
+    for (const auto& e : entries_) {
+      const Span& s = e.span;
+      emit(fmt::format(R"({{"name":"{}","cat":"{}","ph":"X","ts":{:.3f},"dur":{:.3f},"pid":{},"tid":{}}})",
+                       escape(s.name), escape(e.category), micros(s.start), std::max(0.0, ms(s.end - s.start) * 1000.0),
+                       s.pid, s.tid));
+    }
+    out += "\n]}\n";
+    return out;
+  }
+
+  // Write the file and say where it is. Returns false (and says why) if writing failed.
+  bool write() {
+    if (!enabled()) return true;
+    const std::string text = json();
+    const bool ok = std::fwrite(text.data(), 1, text.size(), file_) == text.size() && std::fclose(file_) == 0;
+    file_ = nullptr;
+    if (ok) {
+      fmt::print("\ntrace: {} spans written to {} (open it in ui.perfetto.dev or chrome://tracing)\n", entries_.size(),
+                 path_);
+    } else {
+      fmt::print(stderr, "writing trace file '{}' failed\n", path_);
+    }
+    std::fflush(stdout);
+    return ok;
+  }
+
+ private:
+  struct Entry {
+    std::string category;
+    Span span;
+  };
+
+  static std::string escape(std::string_view text) {
+    std::string out;
+    for (char c : text) {
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += c;
+      } else if (static_cast<unsigned char>(c) < 0x20) {
+        out += fmt::format("\\u{:04x}", static_cast<int>(c));
+      } else {
+        out += c;
+      }
+    }
+    return out;
+  }
+
+  std::FILE* file_ = nullptr;
+  std::string path_;
+  std::vector<Entry> entries_;
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Flags: `--tasks 5 --delay-ms 200`
+// ---------------------------------------------------------------------------------------------------
+
+// Every lesson takes its numbers as flags, answers --help, and rejects what it cannot use with a
+// one-line error, the usage, and exit status 2 (the convention of command-line tools):
+//
+//   pg::Flags flags("async_vs_sync", "Blocking sleeps vs awaited timers.");
+//   int tasks = 5;
+//   flags.add("--tasks", tasks, "number of tasks", 1, 100000);
+//   if (auto status = flags.parse(argc, argv)) return *status;
+class Flags {
+ public:
+  // What parse() decided: go on (exit_code empty), or stop with this exit code and print `message`
+  // (to stdout for --help, to stderr for an error).
+  struct Result {
+    std::optional<int> exit_code;
+    std::string message;
+  };
+
+  Flags(std::string program, std::string about) : program_(std::move(program)), about_(std::move(about)) {}
+
+  // An integer flag accepted in [min, max].
+  void add(std::string name, int& value, std::string help, long long min = 0, long long max = INT_MAX) {
+    add_integer(std::move(name), value, std::move(help), min, max);
+  }
+  void add(std::string name, long& value, std::string help, long long min = 0, long long max = LONG_MAX) {
+    add_integer(std::move(name), value, std::move(help), min, max);
+  }
+  // A text flag (a host name, a file path).
+  void add(std::string name, std::string& value, std::string help) {
+    std::string shown = value.empty() ? "" : fmt::format(" (default: {})", value);
+    flags_.push_back({std::move(name), "TEXT", std::move(help) + shown, [&value](std::string_view text) -> std::string {
+                        value = std::string(text);
+                        return {};
+                      }});
+  }
+  // A switch: present means true; it takes no value.
+  void add_switch(std::string name, bool& value, std::string help) {
+    flags_.push_back({std::move(name), "", std::move(help), [&value](std::string_view) -> std::string {
+                        value = true;
+                        return {};
+                      }});
+  }
+
+  [[nodiscard]] std::string usage() const {
+    std::string out = fmt::format("usage: {} [flags]\n{}\n\nflags:\n", program_, about_);
+    for (const auto& f : flags_) {
+      std::string left = f.metavar.empty() ? f.name : f.name + " " + f.metavar;
+      out += fmt::format("  {:<24} {}\n", left, f.help);
+    }
+    out += fmt::format("  {:<24} {}\n", "--help", "show this help and exit");
+    return out;
+  }
+
+  // Parse the arguments after the program name. Testable: nothing is printed here.
+  [[nodiscard]] Result parse(const std::vector<std::string>& args) const {
+    for (std::size_t i = 0; i < args.size(); ++i) {
+      std::string_view arg = args[i];
+      std::optional<std::string_view> inline_value;
+      if (auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
+        inline_value = arg.substr(eq + 1);
+        arg = arg.substr(0, eq);
+      }
+      if (arg == "--help" || arg == "-h") return {0, usage()};
+      auto flag = std::find_if(flags_.begin(), flags_.end(), [&](const Flag& f) { return f.name == arg; });
+      if (flag == flags_.end()) return error(fmt::format("unknown flag '{}'", arg));
+      std::string_view value;
+      if (flag->metavar.empty()) {
+        if (inline_value) return error(fmt::format("{} takes no value", arg));
+      } else if (inline_value) {
+        value = *inline_value;
+      } else if (i + 1 < args.size()) {
+        value = args[++i];
+      } else {
+        return error(fmt::format("{} needs a value", arg));
+      }
+      if (std::string problem = flag->set(value); !problem.empty())
+        return error(fmt::format("bad value '{}' for {}: {}", value, arg, problem));
+    }
+    return {};
+  }
+
+  // Parse argv; print help or the error; return the exit status if the program should stop now.
+  [[nodiscard]] std::optional<int> parse(int argc, const char* const* argv) const {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    Result result = parse(args);
+    if (result.exit_code) {
+      std::fputs(result.message.c_str(), *result.exit_code == 0 ? stdout : stderr);
+      std::fflush(nullptr);
+    }
+    return result.exit_code;
+  }
+  [[nodiscard]] std::optional<int> parse(int argc, char** argv) const {
+    return parse(argc, const_cast<const char* const*>(argv));
+  }
+
+ private:
+  struct Flag {
+    std::string name;
+    std::string metavar;  // empty for a switch
+    std::string help;
+    // Store the parsed value; return an empty string on success, else what is wrong with it.
+    std::function<std::string(std::string_view)> set;
+  };
+
+  template <class Int>
+  void add_integer(std::string name, Int& value, std::string help, long long min, long long max) {
+    help += fmt::format(" (default: {})", value);
+    flags_.push_back({std::move(name), "N", std::move(help), [&value, min, max](std::string_view text) -> std::string {
+                        long long parsed = 0;
+                        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), parsed);
+                        if (ec != std::errc{} || end != text.data() + text.size() || text.empty())
+                          return "not a whole number";
+                        if (parsed < min || parsed > max) return fmt::format("must be between {} and {}", min, max);
+                        value = static_cast<Int>(parsed);
+                        return {};
+                      }});
+  }
+
+  [[nodiscard]] Result error(const std::string& what) const {
+    return {2, fmt::format("{}: {}\n{}", program_, what, usage())};
+  }
+
+  std::string program_;
+  std::string about_;
+  std::vector<Flag> flags_;
+};
+
+}  // namespace pg

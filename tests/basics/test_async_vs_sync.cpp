@@ -1,0 +1,80 @@
+// Checks the claims of basics/async_vs_sync.cpp on the lesson's own functions.
+#include "basics/async_vs_sync.cpp"
+
+#include "catch.hpp"
+#include "support.hpp"
+
+namespace {
+const std::chrono::milliseconds delay{30};
+constexpr int tasks = 10;
+
+pg::Clock::duration total(const pg::Timeline& t) {
+  auto spans = t.spans();
+  auto last = t.origin();
+  for (const auto& s : spans) last = std::max(last, s.end);
+  return last - t.origin();
+}
+}  // namespace
+
+TEST_CASE("blocking: tasks run one after another and take at least tasks x delay", "[basics]") {
+  pg::Timeline timeline("blocking");
+  auto results = run_blocking(tasks, delay, timeline);
+  auto spans = timeline.spans_by_start();
+  REQUIRE(spans.size() == tasks);
+  for (std::size_t i = 0; i < spans.size(); ++i)
+    for (std::size_t j = i + 1; j < spans.size(); ++j) CHECK_FALSE(pg::overlap(spans[i], spans[j]));
+  CHECK(total(timeline) >= tasks * delay);
+}
+
+TEST_CASE("async: every pair of tasks overlaps, on the loop's one thread, in about one delay", "[basics]") {
+  pg::Timeline timeline("async");
+  auto results = run_async(tasks, delay, timeline);
+  auto spans = timeline.spans();
+  REQUIRE(spans.size() == tasks);
+  for (std::size_t i = 0; i < spans.size(); ++i) {
+    CHECK(spans[i].thread == pg::thread_number());  // run() was called on this thread
+    CHECK(spans[i].duration() >= delay);            // a timer never fires early
+    for (std::size_t j = i + 1; j < spans.size(); ++j) CHECK(pg::overlap(spans[i], spans[j]));
+  }
+  CHECK(total(timeline) >= delay);
+  CHECK(total(timeline) < tasks * delay / 2);  // blocking needs tasks x delay
+}
+
+TEST_CASE("results come back in task order, whatever order the tasks finish in", "[basics]") {
+  pg::Timeline blocking("blocking");
+  pg::Timeline async("async");
+  const std::vector<int> expected = {0, 1, 4, 9, 16, 25, 36, 49, 64, 81};
+  CHECK(run_blocking(tasks, std::chrono::milliseconds(1), blocking) == expected);
+  CHECK(run_async(tasks, std::chrono::milliseconds(1), async) == expected);
+}
+
+TEST_CASE("10,000 coroutines waiting at once still take a small multiple of one delay", "[basics]") {
+  const std::chrono::milliseconds long_delay{100};
+  pg::Timeline timeline("many");
+  pg::Stopwatch clock;
+  auto results = run_async(10'000, long_delay, timeline);
+  const auto took = clock.elapsed();
+  CHECK(results.size() == 10'000);
+  CHECK(results[9'999] == 9'999 * 9'999);
+  CHECK(timeline.spans().size() == 10'000);
+  CHECK(took >= long_delay);
+  CHECK(took < 10 * long_delay);  // one after another would be 10,000 x delay
+}
+
+TEST_CASE("the lesson program rejects bad flags with a message and exit status 2", "[basics][flags]") {
+  using test_support::run_program;
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--tasks", "x"}, std::vector<std::string>{"--tasks", "-1"},
+        std::vector<std::string>{"--bogus"}}) {
+    auto r = run_program(LESSON_BINARY, args);
+    INFO("args: " << args[0] << " stderr: " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.rfind("async_vs_sync: ", 0) == 0);
+    CHECK(r.err.find("usage: async_vs_sync") != std::string::npos);
+    CHECK(r.out.empty());
+  }
+  auto ok = run_program(LESSON_BINARY, {"--tasks", "3", "--delay-ms", "20", "--many", "100"});
+  CHECK(ok.exit_code == 0);
+  CHECK(ok.out.find("2. Async") != std::string::npos);
+  CHECK(ok.out.find("speedup") != std::string::npos);
+}
