@@ -35,7 +35,9 @@ function(playground_lesson name)
     target_include_directories(${test_target} PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_SOURCE_DIR}/tests)
     # LESSON_BINARY lets a test run the lesson as a program (flags, exit codes, signals).
     target_compile_definitions(${test_target} PRIVATE PLAYGROUND_NO_MAIN
-                               LESSON_BINARY="$<TARGET_FILE:${name}>")
+                               LESSON_BINARY="$<TARGET_FILE:${name}>"
+                               PYTHON3_EXECUTABLE="${Python3_EXECUTABLE}"
+                               TRACE_CHECK_SCRIPT="${PROJECT_SOURCE_DIR}/tests/trace_check.py")
     set_target_properties(${test_target} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
     add_dependencies(${test_target} ${name})
     catch_discover_tests(${test_target} TEST_SPEC "~[timing]"

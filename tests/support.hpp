@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -101,6 +102,43 @@ inline ProgramResult run_program(const std::string& path, const std::vector<std:
   if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
   return result;
+}
+
+// One event of a trace file written with --trace, as tests/trace_check.py (Python's json module) read it.
+struct TraceEvent {
+  char phase = 0;  // 'X': a span; 'M': a process or thread name
+  double ts = 0;   // microseconds (X only)
+  double dur = 0;  // microseconds (X only)
+  int pid = 0;
+  int tid = 0;
+  std::string category;  // X: the timeline's name; M: "process_name" or "thread_name"
+  std::string name;      // X: the span's name; M: the lane's name
+};
+
+// Parse a trace file with Python's JSON parser. Throws if python3 is missing or the file is not valid.
+inline std::vector<TraceEvent> read_trace(const std::string& path) {
+  auto r = run_program(PYTHON3_EXECUTABLE, {TRACE_CHECK_SCRIPT, path});
+  if (r.exit_code != 0) throw std::runtime_error("trace file is not valid: " + r.err);
+  std::vector<TraceEvent> events;
+  std::size_t start = 0;
+  while (start < r.out.size()) {
+    std::size_t end = r.out.find('\n', start);
+    std::string line = r.out.substr(start, end - start);
+    start = end == std::string::npos ? r.out.size() : end + 1;
+    TraceEvent e;
+    const auto tab = line.find('\t');
+    e.name = line.substr(tab + 1);
+    char category[256] = {};
+    if (line[0] == 'X') {
+      std::sscanf(line.c_str(), "X %lf %lf %d %d %255[^\t]", &e.ts, &e.dur, &e.pid, &e.tid, category);
+    } else {
+      std::sscanf(line.c_str(), "M %d %d %255[^\t]", &e.pid, &e.tid, category);
+    }
+    e.phase = line[0];
+    e.category = category;
+    events.push_back(std::move(e));
+  }
+  return events;
 }
 
 // How many cores the machine has; timing tests that need free cores skip below 2.

@@ -78,3 +78,35 @@ TEST_CASE("the lesson program rejects bad flags with a message and exit status 2
   CHECK(ok.out.find("2. Async") != std::string::npos);
   CHECK(ok.out.find("speedup") != std::string::npos);
 }
+
+TEST_CASE("trace file: --trace writes one complete event per span, with the real pid and tid", "[basics][trace]") {
+  const std::string path = fmt::format("/tmp/playground-trace-{}.json", ::getpid());
+  auto r =
+      test_support::run_program(LESSON_BINARY, {"--tasks", "3", "--delay-ms", "10", "--many", "0", "--trace", path});
+  REQUIRE(r.exit_code == 0);
+  auto events = test_support::read_trace(path);
+  std::remove(path.c_str());
+
+  std::vector<test_support::TraceEvent> spans;
+  for (const auto& e : events)
+    if (e.phase == 'X') spans.push_back(e);
+  REQUIRE(spans.size() == 6);  // 3 blocking + 3 async
+  int process_names = 0;
+  for (const auto& e : events)
+    if (e.phase == 'M' && e.category == "process_name") ++process_names;
+  CHECK(process_names == 1);
+  for (std::size_t i = 0; i < spans.size(); ++i) {
+    CHECK(spans[i].category == (i < 3 ? "blocking" : "async"));
+    CHECK(spans[i].name == fmt::format("task {}", i % 3));
+    CHECK(spans[i].dur >= 10'000);  // each task waited 10 ms
+    CHECK(spans[i].pid == spans[0].pid);
+    CHECK(spans[i].tid == spans[0].pid);               // everything ran on the main thread, whose tid is the pid
+    if (i > 0) CHECK(spans[i].ts >= spans[i - 1].ts);  // in time order
+  }
+  CHECK(spans[0].pid != ::getpid());  // the lesson's own process, not this test's
+
+  auto bad = test_support::run_program(LESSON_BINARY, {"--trace", "/nonexistent-folder/trace.json"});
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("cannot write trace file '/nonexistent-folder/trace.json'") != std::string::npos);
+  CHECK(bad.out.empty());  // it stopped before any work
+}
