@@ -614,7 +614,22 @@ Section workload_dispatch(ForkPool& pool, long scale, int workers) {
     asio::io_context io(1);
     for (long i = 0; i < n; ++i) co_spawn(io, trivial_coroutine(counter), asio::detached);
     io.run();
-    add("co_spawn (io_context, 1 thread)", n, clock.elapsed_ms(), counter, "spawn all, then run()");
+    add("co_spawn (io_context, 1 thread)", n, clock.elapsed_ms(), counter, "spawn all from outside, then run()");
+  }
+  {  // co_spawn from a coroutine already running on the io_context: dispatch runs the child inline
+    const long n = 10 * scale;
+    long counter = 0;
+    pg::Stopwatch clock;
+    asio::io_context io(1);
+    // A named lambda: a coroutine lambda's captures live in the lambda object, which must outlive the
+    // coroutine (a temporary one would be gone before run() resumes it).
+    auto spawner = [&]() -> asio::awaitable<void> {
+      auto executor = co_await asio::this_coro::executor;
+      for (long i = 0; i < n; ++i) co_spawn(executor, trivial_coroutine(counter), asio::detached);
+    };
+    co_spawn(io, spawner(), asio::detached);
+    io.run();
+    add("co_spawn from inside the loop", n, clock.elapsed_ms(), counter, "runs inline to its first suspension");
   }
   {  // asio::post to a thread_pool
     const long n = 10 * scale;
@@ -869,7 +884,7 @@ struct ServerSpec {
 };
 
 Section workload_echo(const std::vector<ServerSpec>& servers, const std::vector<int>& connection_counts,
-                      std::chrono::milliseconds warmup, std::chrono::milliseconds measure, bool& mismatch) {
+                      std::chrono::milliseconds warmup, std::chrono::milliseconds measure, bool& failed) {
   Section s{"echo",
             fmt::format("4. Echo: 64-byte lines, one in flight per connection, {} ms measured after {} ms warm-up",
                         measure.count(), warmup.count()),
@@ -891,7 +906,7 @@ Section workload_echo(const std::vector<ServerSpec>& servers, const std::vector<
     for (int connections : connection_counts) {
       EchoResult r = run_echo_load(server.port, server.pid, connections, warmup, measure);
       if (!r.error.empty()) {
-        if (r.error.rfind("ECHO MISMATCH", 0) == 0) mismatch = true;
+        failed = true;  // a mismatch, a lost connection or a timeout fails the whole run
         s.notes.push_back(fmt::format("{} at {} connections: FAILED: {}", spec.name, connections, r.error));
         fmt::print("  {} at {} connections: FAILED: {}\n", spec.name, connections, r.error);
         continue;
@@ -1029,7 +1044,7 @@ int main(int argc, char** argv) {
 
   pg::Stopwatch total;
   std::vector<Section> sections;
-  bool mismatch = false;
+  bool echo_failed = false;
   try {
     if (wants(1)) sections.push_back(workload_waiting(sizes, delay_ms, max_threads));
     if (wants(2)) sections.push_back(workload_cpu(pool, primes_limit, chunks, workers, repeat));
@@ -1053,12 +1068,12 @@ int main(int argc, char** argv) {
       servers.push_back(binary("tcp_echo_server --threads 2", async_server, {"--port", "0", "--threads", "2"},
                                "it comes with the networking lessons"));
       if (python.empty()) {
-        servers.push_back({"python asyncio", {}, "python3 not found"});
+        servers.push_back({"python asyncio", {}, "no python3 (not in PATH, or --python was empty)"});
       } else {
         servers.push_back({"python asyncio", {python, python_server, "--port", "0"}, {}});
       }
       sections.push_back(workload_echo(servers, connection_counts, std::chrono::milliseconds(warmup_ms),
-                                       std::chrono::milliseconds(measure_ms), mismatch));
+                                       std::chrono::milliseconds(measure_ms), echo_failed));
     }
   } catch (const std::exception& e) {
     fmt::print(stderr, "bench: FAILED: {}\n", e.what());
@@ -1101,8 +1116,8 @@ int main(int argc, char** argv) {
     if (std::fclose(json_file) != 0 || !ok) return fail(fmt::format("writing '{}' failed", json_path));
     fmt::print("results written to {}\n", json_path);
   }
-  if (mismatch) {
-    fmt::print(stderr, "bench: an echo did not match what was sent (see the notes above)\n");
+  if (echo_failed) {
+    fmt::print(stderr, "bench: FAILED: an echo run failed (see the notes above)\n");
     return 1;
   }
   return 0;
