@@ -25,7 +25,7 @@ def charts(results):
         label = lambda r: f'{r["tasks"]:>7,.0f} {r["model"]}'
         out.append(("Waiting tasks: wall time / delay (1.0 is ideal)", "x", False,
                     [(label(r), r["wall/delay"]) for r in rows]))
-        out.append(("Waiting tasks: peak memory per waiting task", "KB", True,
+        out.append(("Waiting tasks: peak memory per waiting task", "KB", False,
                     [(label(r), r["peak KB/task"]) for r in rows]))
     if "cpu" in sections:
         out.append(("CPU-bound primes: speedup over sequential", "x", False,

@@ -246,10 +246,10 @@ ConnectionReport echo_lines(int fd, const BlockingEchoConfig& config) {
 // -------------------------------------------------------------------------------------------------
 // serve() is the accept loop: accept4() blocks until a client connects, then a new std::thread runs
 // echo_lines() for it, and the loop goes back to accept. What one connection costs (measured on a
-// 2-core Linux VM; bench/ measures it on yours):
-//   - a thread: ~10-20 us to create and join, paid on every connect;
+// 2-core Linux VM; `build/default/bench/bench --only 1,3` measures it on yours):
+//   - a thread: tens of microseconds to create and join (35-90 us there), paid on every connect;
 //   - a stack: 8 MB of *address space* each (ulimit -s), of which only the pages touched become real
-//     memory, typically 8-16 KB per idle connection; 10,000 connections reserve 80 GB of address space;
+//     memory, 10-20 KB per waiting thread there; 10,000 connections reserve 80 GB of address space;
 //   - a kernel task: Linux caps them (kernel.threads-max, kernel.pid_max, vm.max_map_count: each
 //     thread needs two memory maps), so somewhere around 30,000 threads, `std::thread` throws.
 // So this design is fine for tens or hundreds of clients, or when each request calls a blocking library
@@ -290,6 +290,10 @@ class BlockingEchoServer {
   [[nodiscard]] int port() const { return port_; }
 
   // The accept loop. Returns after stop() (true), or on an error accept() cannot recover from (false).
+  // accept4() with SOCK_CLOEXEC: a program this server might start would not inherit client sockets.
+  // Some errors are about one client or one moment, not the listener: a client that gave up before we
+  // accepted it (ECONNABORTED), a signal (EINTR), or running out of file descriptors (EMFILE). The loop
+  // survives those; anything else ends it, and main() exits with status 1.
   bool serve() {
     bool healthy = true;
     while (!stopping_.load()) {
@@ -310,7 +314,7 @@ class BlockingEchoServer {
         healthy = false;
         break;
       }
-      reap(false);
+      reap(false);  // join the threads of connections that ended since the last accept
       start_connection(fd, format_socket_address(peer));
     }
     finished_ = true;
@@ -353,6 +357,8 @@ class BlockingEchoServer {
     bool finished = false;  // guarded by mutex_
   };
 
+  // Register the connection and start its thread, under the lock so stop() sees either nothing or
+  // both: a connection stop() did not see would keep its thread blocked in recv() after shutdown.
   void start_connection(int fd, const std::string& peer) {
     std::lock_guard lock(mutex_);
     if (stopping_.load()) {  // stop() ran between accept() and here: this client is not served
@@ -384,7 +390,9 @@ class BlockingEchoServer {
     log_(fmt::format("connection {} from {}: opened, {} open", id, peer, open + 1));
   }
 
-  // The body of every connection thread.
+  // The body of every connection thread: the blocking loop of section 2, then the bookkeeping. It
+  // touches only its own Connection (fd and id never change while it runs) and, under the lock, the flag
+  // that lets the accept loop reap it.
   void run_connection(Connection& connection, const std::string& peer) {
     ConnectionReport report = echo_lines(connection.fd, config_);
     lines_ += report.lines;
@@ -396,6 +404,8 @@ class BlockingEchoServer {
   }
 
   // Join finished connection threads and close their sockets; with `all`, wait for every thread.
+  // Nodes are moved out of the list under the lock, then joined without it: a connection thread that
+  // is still finishing needs the lock to set its flag, so joining it while holding the lock would deadlock.
   void reap(bool all) {
     std::list<Connection> done;
     {
@@ -413,17 +423,17 @@ class BlockingEchoServer {
   }
 
   BlockingEchoConfig config_;
-  Log log_;
+  Log log_;  // where log lines go: stdout by default, a vector in the tests
   int listen_fd_ = -1;
   std::string address_;
   int port_ = 0;
   mutable std::mutex mutex_;           // guards connections_ and next_id_
   std::list<Connection> connections_;  // live connections, and finished ones not yet reaped
   long next_id_ = 0;
-  std::atomic<bool> stopping_{false};
-  std::atomic<bool> finished_{false};
-  std::atomic<long> served_{0};
-  std::atomic<long long> lines_{0};
+  std::atomic<bool> stopping_{false};  // set once by stop(); read by the accept loop without the lock
+  std::atomic<bool> finished_{false};  // serve() has returned
+  std::atomic<long> served_{0};        // connections that got a thread
+  std::atomic<long long> lines_{0};    // lines echoed, summed as connections end
 };
 
 // -------------------------------------------------------------------------------------------------
@@ -466,6 +476,8 @@ int main(int argc, char** argv) {
   fmt::print("listening on {}:{}\n", server.address(), server.port());
   std::fflush(stdout);
 
+  // The accept loop gets its own thread so that this one is free to wait for signals. `healthy` is
+  // written by that thread and read here only after join(), which orders the two.
   bool healthy = true;
   std::thread acceptor([&] { healthy = server.serve(); });
   // Wait for a signal, 100 ms at a time, so that an accept loop that failed on its own also ends main.
@@ -477,6 +489,8 @@ int main(int argc, char** argv) {
       break;
     }
   }
+  // stop() wakes accept() and every recv()/send(); then every thread is joined before main returns, so
+  // no thread outlives the objects it uses (a std::thread still joinable at exit would call terminate).
   server.stop();
   acceptor.join();
   server.finish();
