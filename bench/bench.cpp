@@ -982,21 +982,21 @@ int main(int argc, char** argv) {
                   "Runs the same workloads across coroutines, threads and processes and prints what each costs.");
   flags.add_switch("--quick", quick, "smaller sizes and shorter windows: under 30 s, noisier");
   flags.add("--json", json_path, "also write the results to this file as JSON (bench/chart.py draws it)");
-  flags.add("--only", only, "workloads to run, e.g. 1,4 (default: all)");
+  flags.add("--only", only, "workloads to run, e.g. 1,4");
   flags.add("--delay-ms", delay_ms, "workload 1: how long each task waits", 1, 10'000);
-  flags.add("--wait-tasks", wait_sizes, "workload 1: task counts (default 10000,100000; quick 10000)");
+  flags.add("--wait-tasks", wait_sizes, "workload 1: task counts; empty: 10000,100000 (quick: 10000)");
   flags.add("--max-threads", max_threads, "workload 1: most threads to create (pid_max is shared by the machine)", 1,
             1'000'000);
-  flags.add("--primes-limit", primes_limit, "workload 2: count primes below this (default 4000000; quick 1500000)", 0,
+  flags.add("--primes-limit", primes_limit, "workload 2: count primes below this; 0: 4000000 (quick: 1500000)", 0,
             1'000'000'000);
   flags.add("--chunks", chunks, "workload 2: chunks of equal cost", 1, 10'000);
   flags.add("--workers", workers, "workloads 2-3: threads in the thread pool, processes in the process pool", 1, 256);
-  flags.add("--repeat", repeat, "workload 2: best of this many runs (default 3; quick 1)", 0, 100);
-  flags.add("--dispatch-scale", dispatch_scale,
-            "workload 3: 10x this many coroutines/posts (default 100000; quick 20000)", 0, 10'000'000);
+  flags.add("--repeat", repeat, "workload 2: best of this many runs; 0: 3 (quick: 1)", 0, 100);
+  flags.add("--dispatch-scale", dispatch_scale, "workload 3: 10x this many coroutines/posts; 0: 100000 (quick: 20000)",
+            0, 10'000'000);
   flags.add("--connections", connection_list, "workload 4: connection counts");
-  flags.add("--warmup-ms", warmup_ms, "workload 4: warm-up before measuring (default 500; quick 200)", 0, 60'000);
-  flags.add("--measure-ms", measure_ms, "workload 4: measuring window (default 2000; quick 500)", 0, 600'000);
+  flags.add("--warmup-ms", warmup_ms, "workload 4: warm-up before measuring; 0: 500 (quick: 200)", 0, 60'000);
+  flags.add("--measure-ms", measure_ms, "workload 4: measuring window; 0: 2000 (quick: 500)", 0, 600'000);
   flags.add("--blocking-server", blocking_server, "workload 4: path of blocking_echo_server");
   flags.add("--async-server", async_server, "workload 4: path of tcp_echo_server");
   flags.add("--python", python, "workload 4: python3 for the asyncio server (empty: skip that row)");
