@@ -448,8 +448,14 @@ std::optional<WaitResult> in_child(Work work) {
     ::_exit(0);
   }
   ::close(fds[1]);
+  // Bounded: a child that has not answered within 120 s is killed and the case reported as failed.
   WaitResult r;
-  const bool ok = read_full(fds[0], &r, sizeof r);
+  pollfd ready{fds[0], POLLIN, 0};
+  int polled = 0;
+  while ((polled = ::poll(&ready, 1, 120'000)) < 0 && errno == EINTR) {
+  }
+  const bool ok = polled > 0 && read_full(fds[0], &r, sizeof r);
+  if (!ok) ::kill(pid, SIGKILL);
   ::close(fds[0]);
   ::waitpid(pid, nullptr, 0);
   if (!ok) return std::nullopt;
