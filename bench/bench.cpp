@@ -9,7 +9,7 @@
 //   4. echo: a load generator against the echo servers (blocking_echo_server, tcp_echo_server on 1 and 2
 //      threads, and Python's asyncio) at 1, 100 and 1,000 connections, every echo checked byte for byte.
 //
-// Run it:   build/default/bench/bench            (about a minute and a half)
+// Run it:   build/default/bench/bench            (about a minute)
 //           build/default/bench/bench --quick    (under 30 s, smaller sizes, noisier numbers)
 //           build/default/bench/bench --json results.json && python3 bench/chart.py results.json
 // Numbers depend on the machine and on what else runs on it: run it on a quiet machine, and read the
@@ -90,10 +90,14 @@ void print_section(const Section& s) {
     }
     std::string line = " ";
     for (std::size_t i = 0; i < keys.size(); ++i) line += fmt::format(" {:<{}} ", keys[i], widths[i]);
-    fmt::print("{}\n", line);
+    auto print_line = [](std::string text) {
+      while (!text.empty() && text.back() == ' ') text.pop_back();
+      fmt::print("{}\n", text);
+    };
+    print_line(line);
     line = " ";
     for (std::size_t w : widths) line += " " + std::string(w, '-') + " ";
-    fmt::print("{}\n", line);
+    print_line(line);
     for (const auto& row : s.rows) {
       line = " ";
       for (std::size_t i = 0; i < keys.size(); ++i) {
@@ -104,7 +108,7 @@ void print_section(const Section& s) {
         line +=
             (v && v->is_number) ? fmt::format(" {:>{}} ", text, widths[i]) : fmt::format(" {:<{}} ", text, widths[i]);
       }
-      fmt::print("{}\n", line);
+      print_line(line);
     }
   }
   for (const auto& note : s.notes) fmt::print("  note: {}\n", note);
