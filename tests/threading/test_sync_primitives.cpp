@@ -42,15 +42,17 @@ TEST_CASE("latch: nobody passes before the last arrival, and main's wait ends af
   const std::chrono::milliseconds stagger{20};
   auto run = latch_demo(5, stagger, timeline);
   const auto last_arrival = *std::max_element(run.arrived.begin(), run.arrived.end());
-  const auto first_arrival = *std::min_element(run.arrived.begin(), run.arrived.end());
-  CHECK(last_arrival - first_arrival >= 4 * stagger);  // arrivals were really staggered
   for (std::size_t i = 0; i < run.passed.size(); ++i) {
     INFO("worker " << i);
     CHECK(run.passed[i] >= last_arrival);     // the early ones waited for the last one
     CHECK(run.all_finished >= run.ended[i]);  // finished.wait() returned only after every count_down
   }
-  // Worker 0 arrived 4 staggers before the last one, so it waited at least that long at the gate.
-  CHECK(run.passed[0] - run.arrived[0] >= 4 * stagger);
+  // The arrivals were staggered: worker i spent at least i x stagger getting ready.
+  for (const auto& s : timeline.spans()) {
+    int id = -1;
+    if (std::sscanf(s.name.c_str(), "worker %d getting ready", &id) == 1 && s.name.ends_with("ready"))
+      CHECK(s.duration() >= id * stagger);
+  }
 }
 
 TEST_CASE("barrier: phases never interleave and the completion step runs once per phase", "[threading]") {
@@ -131,7 +133,8 @@ TEST_CASE("stop tokens: each callback runs exactly once, on request, and every w
   CHECK(worker_spans == workers);
 }
 
-TEST_CASE("the lesson program runs, answers --help, and rejects bad flags with exit status 2", "[threading][flags]") {
+TEST_CASE("sync_primitives program: runs, answers --help, and rejects bad flags with exit status 2",
+          "[threading][flags]") {
   using test_support::run_program;
   auto help = run_program(LESSON_BINARY, {"--help"});
   CHECK(help.exit_code == 0);
@@ -148,12 +151,15 @@ TEST_CASE("the lesson program runs, answers --help, and rejects bad flags with e
   auto ok = run_program(LESSON_BINARY, {"--workers", "4", "--limit", "2", "--work-ms", "20", "--phases", "2"});
   CHECK(ok.exit_code == 0);
   CHECK(ok.out.find("5. stop_source") != std::string::npos);
-  CHECK(ok.out.find("most workers inside at once: 4 without a semaphore, 2 with 2 permits") != std::string::npos);
+  // (How many were inside at once depends on timing; the tests above check it on the functions.)
+  CHECK(ok.out.find("most workers inside at once: ") != std::string::npos);
+  CHECK(ok.out.find(" with 2 permits") != std::string::npos);
   CHECK(ok.out.find("completion step ran 2 times") != std::string::npos);
   CHECK(ok.out.find("4 callbacks ran for 4 workers") != std::string::npos);
 }
 
-TEST_CASE("trace file: --trace writes every demo's spans, one category per timeline", "[threading][trace]") {
+TEST_CASE("sync_primitives trace file: --trace writes every demo's spans, one category per timeline",
+          "[threading][trace]") {
   const std::string path = fmt::format("/tmp/playground-sync-primitives-{}.json", ::getpid());
   auto r = test_support::run_program(
       LESSON_BINARY, {"--workers", "3", "--limit", "1", "--work-ms", "10", "--phases", "2", "--trace", path});
