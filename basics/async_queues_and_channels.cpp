@@ -49,7 +49,7 @@ using namespace std::chrono_literals;
 using IntChannel = asio::experimental::channel<void(asio::error_code, int)>;
 using SharedIntChannel = asio::experimental::concurrent_channel<void(asio::error_code, int)>;
 
-// Without as_tuple, a receive that fails (closed channel) throws an exception. with as_tuple it returns
+// Without as_tuple, a receive that fails (closed channel) throws an exception. With as_tuple it returns
 // the error code as a value, which suits a loop that ends on "no more items". (Asio 1.22 has it under
 // asio::experimental; newer versions also spell it asio::as_tuple.)
 constexpr auto as_tuple_awaitable = asio::experimental::as_tuple(asio::use_awaitable);

@@ -35,7 +35,7 @@ TEST_CASE("heartbeat: a gap as long as the call when blocked inline, steady tick
   CHECK(pool_run.ticks.size() >= inline_run.ticks.size() + 3);
 }
 
-TEST_CASE("inline, the call runs on the loop's thread; offloaded, on a pool thread, and resumes on the loop",
+TEST_CASE("inline, the call runs on the loop's thread, offloaded on a pool thread, and resumes on the loop",
           "[basics]") {
   test_support::Watchdog watchdog(std::chrono::seconds(20), "threads");
   pg::Timeline frozen("blocking inline");
