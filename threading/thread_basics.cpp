@@ -185,15 +185,17 @@ ChildReport run_detach_child(const std::string& program, int worker_ms, int main
 // parameter and checks it, and `request_stop()` (also called by the destructor) sets it. Stopping
 // is cooperative: the thread decides where it is safe to stop, as with Python's Event flag.
 struct TickerResult {
-  int ticks = 0;                 // how many times the loop ran
-  bool saw_stop = false;         // the loop ended because stop was requested
-  double stop_to_joined_ms = 0;  // from request_stop() to the thread having finished
+  int ticks = 0;                  // how many times the loop ran
+  bool saw_stop = false;          // the loop ended because stop was requested
+  double stop_to_joined_ms = 0;   // from request_stop() to the thread having finished
+  double requested_after_ms = 0;  // from starting the thread to request_stop()
 };
 
 TickerResult run_ticker(std::chrono::milliseconds tick, std::chrono::milliseconds run_for, pg::Timeline& timeline) {
   TickerResult result;
   std::atomic<int> ticks{0};
   std::atomic<bool> saw_stop{false};
+  pg::Stopwatch since_start;
   pg::Stopwatch since_stop;
   {
     std::jthread ticker([&](std::stop_token stop) {
@@ -205,6 +207,7 @@ TickerResult run_ticker(std::chrono::milliseconds tick, std::chrono::millisecond
       saw_stop.store(true);
     });
     std::this_thread::sleep_for(run_for);
+    result.requested_after_ms = since_start.elapsed_ms();
     since_stop.restart();
     ticker.request_stop();  // optional here: leaving the scope would request it too
   }                         // ~jthread: joins. No join() call, no std::terminate.

@@ -75,25 +75,25 @@ TEST_CASE("a detached thread does not keep its process alive", "[threading]") {
 TEST_CASE("jthread: stops when asked and is joined by its destructor", "[threading]") {
   pg::Timeline timeline("jthread");
   const auto tick = std::chrono::milliseconds(5);
-  const auto result = run_ticker(tick, std::chrono::milliseconds(50), timeline);
+  const auto result = run_ticker(tick, std::chrono::milliseconds(100), timeline);
+  INFO("ticks " << result.ticks << ", stop requested after " << result.requested_after_ms << " ms");
   CHECK(result.saw_stop);
   CHECK(result.ticks >= 1);
-  CHECK(result.ticks <= 50 / 5 + 1);                   // sleep_for never returns early
-  CHECK(result.stop_to_joined_ms < 1'000);             // it stopped within a tick or so, not never
-  REQUIRE(timeline.spans().size() == 1);               // the thread's span was recorded...
-  CHECK(timeline.spans()[0].end <= pg::Clock::now());  // ...before run_ticker returned: it was joined
+  CHECK(result.ticks <= result.requested_after_ms / 5 + 2);  // sleep_for never returns early
+  CHECK(result.stop_to_joined_ms < 1'000);                   // it stopped within a tick or so, not never
+  REQUIRE(timeline.spans().size() == 1);                     // the thread's span was recorded...
+  CHECK(timeline.spans()[0].end <= pg::Clock::now());        // ...before run_ticker returned: it was joined
 }
 
 TEST_CASE("counter: load-then-store loses updates, fetch_add is exact", "[threading]") {
   constexpr int threads = 4;
-  constexpr int increments = 20'000;
+  constexpr int increments = 5'000;
   pg::Timeline racy_timeline("lost updates");
   pg::Timeline fixed_timeline("fetch_add");
   const int racy = count_with_lost_updates(threads, increments, racy_timeline);
   const int fixed = count_exactly(threads, increments, fixed_timeline);
   CHECK(racy <= threads * increments);  // can never gain updates
   CHECK(racy < threads * increments);   // with the yield in the window, updates are lost every run
-  CHECK(racy >= increments);            // each store writes at least what its own thread counted
   CHECK(fixed == threads * increments);
   CHECK(racy_timeline.spans().size() == threads);
   CHECK(fixed_timeline.spans().size() == threads);
