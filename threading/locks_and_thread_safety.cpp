@@ -203,8 +203,12 @@ struct Account {
 bool transfer_inverted(Account& from, Account& to, long amount, std::chrono::milliseconds window,
                        std::chrono::milliseconds patience) {
   std::unique_lock first(from.mutex);
-  std::this_thread::sleep_for(window);          // some work between the two locks: the other thread gets its first
-  std::unique_lock second(to.mutex, patience);  // try_lock_for: plain lock() would wait forever here
+  std::this_thread::sleep_for(window);  // some work between the two locks: the other thread gets its first
+  // Wait at most `patience` for the second lock; plain lock() would wait forever here. This is
+  // to.mutex.try_lock_for(patience), spelled as try_lock_until on the system clock because g++ 12's
+  // try_lock_for calls pthread_mutex_clocklock, which ThreadSanitizer does not follow (it then reports
+  // a false "unlock of an unlocked mutex").
+  std::unique_lock second(to.mutex, std::chrono::system_clock::now() + patience);
   if (!second.owns_lock()) return false;
   from.balance -= amount;
   to.balance += amount;

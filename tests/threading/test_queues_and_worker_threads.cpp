@@ -33,7 +33,7 @@ TEST_CASE("workers: every job processed exactly once, the failing one reported",
   CHECK(timeline.spans().size() == values.size());
 }
 
-TEST_CASE("workers run jobs at the same time; join() returns when all are done", "[threading]") {
+TEST_CASE("workers run jobs at the same time, join() returns when all are done", "[threading]") {
   const std::chrono::milliseconds work{40};
   pg::Timeline timeline("workers");
   const auto report = run_pipeline({1, 2, 3, 4, 5, 6}, 3, work, timeline);
