@@ -139,11 +139,26 @@ TEST_CASE("trace file: one event per span, in time order, each thread with its r
     if (e.phase == 'X') spans.push_back(e);
   // 1 join + 2 arguments + tasks one by one + tasks on threads + 1 child + 1 ticker + 2 x threads counting
   REQUIRE(spans.size() == static_cast<std::size_t>(1 + 2 + tasks + tasks + 1 + 1 + 2 * threads));
+  CHECK(r.out.find(fmt::format("trace: {} spans written to {}", spans.size(), path)) != std::string::npos);
   for (std::size_t i = 0; i < spans.size(); ++i) {
     CHECK(spans[i].dur >= 0);
     CHECK(spans[i].pid == lesson_pid);
     if (i > 0) CHECK(spans[i].ts >= spans[i - 1].ts);
   }
+  // One thread runs one span at a time here (no span is nested in another on its thread), so any two
+  // spans that overlap in time ran on different threads and must carry different kernel tids.
+  // (1 us of slack: the file rounds to nanoseconds, and back-to-back spans touch.)
+  int overlapping_pairs = 0;
+  for (std::size_t i = 0; i < spans.size(); ++i) {
+    for (std::size_t j = i + 1; j < spans.size(); ++j) {
+      const bool overlap = spans[i].ts + spans[i].dur > spans[j].ts + 1 && spans[j].ts + spans[j].dur > spans[i].ts + 1;
+      if (!overlap) continue;
+      ++overlapping_pairs;
+      INFO(spans[i].name << " and " << spans[j].name);
+      CHECK(spans[i].tid != spans[j].tid);
+    }
+  }
+  CHECK(overlapping_pairs >= tasks * (tasks - 1) / 2);  // at least the tasks on threads overlap pairwise
   // The tasks on threads ran at the same time, so on different kernel threads, none of them main.
   std::set<int> task_tids;
   for (const auto& e : spans) {
