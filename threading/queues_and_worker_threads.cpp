@@ -288,6 +288,9 @@ int main(int argc, char** argv) {
   pg::TraceFile trace;
   if (auto status = trace.open(trace_path)) return *status;
 
+  // Look for: `workers` jobs run at a time, each worker taking the next job as soon as it is free;
+  // the failing job is reported and its worker goes on to other jobs; join() returns after the last
+  // job's span ends; every worker exits after its sentinel.
   pg::banner(fmt::format("2 and 3. {} jobs x {} ms on {} workers; job {} throws", jobs, job_ms, workers, failing_job));
   std::vector<int> values;
   for (int i = 0; i < jobs; ++i) values.push_back(i == failing_job ? -i : i);
@@ -306,6 +309,8 @@ int main(int argc, char** argv) {
              report.join_returned_ms, report.outcomes.size(), job_ms, (jobs + workers - 1) / workers * job_ms);
   fmt::print("  {} sentinels sent, {} of {} workers exited\n", workers, report.workers_exited, workers);
 
+  // Look for: the first puts return at once (the queue has room); after that each put lasts as long as
+  // one consume, so the producer advances only as fast as the consumer.
   pg::banner(fmt::format("4. Backpressure: {} items into a queue of capacity {}, consumer takes {} ms each", items,
                          capacity, consume_ms));
   pg::Timeline pressure("backpressure");

@@ -305,6 +305,8 @@ int main(int argc, char** argv) {
   if (auto status = trace.open(trace_path)) return *status;
   const std::chrono::milliseconds delay(delay_ms);
 
+  // Look for: the worker's span runs on another thread number than main's, and join() waits about
+  // the whole delay, because the worker was still sleeping when join() was called.
   pg::banner("1. Create, start, join");
   // The main thread's kernel thread id is the process id; every other thread gets its own id.
   fmt::print("  main thread: pid {}, kernel tid {}, thread {}\n", ::getpid(), pg::os_thread_id(), pg::thread_number());
@@ -315,6 +317,7 @@ int main(int argc, char** argv) {
   fmt::print("  join() waited {:.0f} ms for a {} ms task: it returns only when the thread is done\n", pg::ms(waited),
              delay_ms);
 
+  // Look for: the copy's +10 never reaches the caller; the std::ref one does.
   pg::banner("2. Arguments: by value vs by reference");
   pg::Timeline arguments("arguments");
   const auto results = pass_arguments(arguments);
@@ -327,6 +330,8 @@ int main(int argc, char** argv) {
   owner.join();
   fmt::print("  a thread that owns its data by value is safe: \"{}\"\n", owned);
 
+  // Look for: one by one, the spans sit end to end on thread 1; on threads, every span starts at
+  // about zero on its own thread, and the whole run takes about one delay.
   pg::banner(fmt::format("3. {} tasks x {} ms: one by one, then one thread each", tasks, delay_ms));
   pg::Timeline sequential("one by one");
   pg::Stopwatch sequential_clock;
@@ -343,6 +348,8 @@ int main(int argc, char** argv) {
   fmt::print("  one by one {:.0f} ms, on {} threads {:.0f} ms: speedup {:.1f}x\n", sequential_ms, tasks, parallel_ms,
              sequential_ms / std::max(parallel_ms, 1e-3));
 
+  // Look for: the child printed only main()'s line, and lived about --main-ms, not --worker-ms. Then
+  // the jthread's span ends right after the stop request: its destructor joined it.
   pg::banner("4. A detached thread does not keep the process alive; std::jthread stops and joins");
   pg::Timeline detached("detach");
   // popen runs a shell, in which /proc/self/exe would be the shell: resolve our own path first.
@@ -362,6 +369,8 @@ int main(int argc, char** argv) {
   fmt::print("  the jthread ticked {} times, saw the stop request: {}, and was joined {:.1f} ms after it\n",
              ticker.ticks, ticker.saw_stop, ticker.stop_to_joined_ms);
 
+  // Look for: the BROKEN count falls short of threads x increments; the FIXED count is exact every
+  // run. Both are free of undefined behaviour: the only shared variable is a std::atomic.
   pg::banner(fmt::format("5. {} threads x {} increments of one counter", threads, increments));
   const long expected = static_cast<long>(threads) * increments;
   pg::Timeline racy("lost updates");

@@ -297,6 +297,8 @@ int main(int argc, char** argv) {
   const std::chrono::milliseconds delay(delay_ms);
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
 
+  // Look for: on the pool, `workers` tasks start together, and the next ones start on the same
+  // threads as the first ones end: the pool reuses its threads.
   pg::banner(fmt::format("1. Waiting tasks: {} x {} ms, one by one, then on {} workers", tasks, delay_ms, workers));
   pg::Timeline io_seq("io one by one");
   pg::Stopwatch io_seq_clock;
@@ -314,6 +316,8 @@ int main(int argc, char** argv) {
              io_pool_ms, io_seq_ms / std::max(io_pool_ms, 1e-3), std::min(workers, tasks));
   fmt::print("  same results: {}\n", io_seq_results == io_pool_results);
 
+  // Look for: on the pool, the CPU spans overlap and the total shrinks by about the number of cores
+  // (on a busy machine, less: other programs take cores too). Python threads would not overlap here.
   pg::banner(fmt::format("2. CPU-heavy tasks: {} prime counts, one by one, then on {} workers ({} cores)", cpu_tasks,
                          workers, cores));
   pg::Timeline cpu_seq("cpu one by one");
@@ -335,6 +339,8 @@ int main(int argc, char** argv) {
   fmt::print("  In Python the GIL would keep this near 1.0x; C++ threads run on every core at once.\n");
 
   constexpr int jobs = 4;
+  // Look for: both timelines are the same (the jobs finish last-submitted first); only the order in
+  // which the results are *received* differs.
   pg::banner(fmt::format("3. {} jobs, job i sleeps ({} - i) x {} ms: completion order vs submission order", jobs, jobs,
                          step_ms));
   pg::Timeline completed("as completed");
@@ -348,12 +354,15 @@ int main(int argc, char** argv) {
   fmt::print("  as_completed received {}: fastest first\n", completion_order);
   fmt::print("  map-style get() in order received {}: as submitted, waiting on the slow first job\n", submission_order);
 
+  // Look for: the bad inputs come back as errors, in the caller, and the good ones still succeed.
   pg::banner("4. An exception in a task comes back through future::get()");
   const std::vector<std::string> inputs = {"7", "abc", "-3", "42"};
   const auto outcomes = parse_all_on_pool(inputs, 2);
   for (std::size_t i = 0; i < inputs.size(); ++i)
     fmt::print("  parse_positive(\"{}\") -> {}\n", inputs[i], outcomes[i]);
 
+  // Look for: without join() few or none of the tasks ran (the destructor got there first); with
+  // join() all of them did.
   pg::banner("5. Shutdown: 5 queued tasks on 1 worker, destroyed without join() (BROKEN) and after join() (FIXED)");
   pg::Timeline dropped("no join");
   const auto broken = shut_down(5, 20ms, false, dropped);

@@ -66,7 +66,7 @@ TEST_CASE("check and act locked separately: the no-duplicates rule breaks", "[th
   const auto counts = count_each(items);
   CHECK(counts.size() == names);  // every name got in...
   CHECK(items.size() <= threads * names);
-  CHECK(items.size() > names);  // ...and some more than once: the 50 us window between check and append
+  CHECK(items.size() > names);  // ...and some more than once: the 0.5 ms window between check and append
 }
 
 TEST_CASE("transfers with std::scoped_lock keep the total and finish (watchdog)", "[threading]") {
