@@ -103,9 +103,10 @@ ArgumentResults pass_arguments(pg::Timeline& timeline) {
 //     return std::thread([&local] { ++local; });
 //   }                                        // `local` dies here while the thread may still use it
 //
-// That is undefined behaviour (AddressSanitizer reports "stack-use-after-return"), so it is only
-// shown in this comment. The fix: give the thread what it needs *by value*, so it owns its data,
-// and keep only things that outlive the thread (here `out`, owned by the caller who joins) by reference.
+// That is undefined behaviour (when the thread touches `local` after the return, the asan preset
+// reports "stack-use-after-return"), so it is only shown in this comment. The fix: give the thread what it needs *by
+// value*, so it owns its data, and keep only things that outlive the thread (here `out`, owned by the caller who joins)
+// by reference.
 std::thread start_owning_thread(std::string& out) {
   std::string local = "built in a function that has already returned";
   return std::thread([text = std::move(local), &out] { out = text; });  // the thread owns `text`
