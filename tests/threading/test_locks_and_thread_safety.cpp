@@ -1,0 +1,117 @@
+// Checks the claims of threading/locks_and_thread_safety.cpp on the lesson's own functions.
+#include "threading/locks_and_thread_safety.cpp"
+
+#include "catch.hpp"
+#include "support.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <future>
+#include <memory>
+
+namespace {
+// Runs `f` on a detached thread and waits at most `limit`. A deadlocked `f` would hang the test, so
+// on timeout this aborts the test program: the test fails loudly instead of hanging until ctest's
+// timeout (and `f`, which refers to this stack frame, never outlives it).
+template <class F>
+void within(std::chrono::seconds limit, F f) {
+  auto task = std::make_shared<std::packaged_task<void()>>(std::move(f));
+  auto done = task->get_future();
+  std::thread([task] { (*task)(); }).detach();
+  if (done.wait_for(limit) != std::future_status::ready) {
+    std::fputs("watchdog: still running after the time limit, probably a deadlock\n", stderr);
+    std::abort();
+  }
+  done.get();
+}
+}  // namespace
+
+TEST_CASE("no lock: load-then-store loses updates, never gains any", "[threading]") {
+  constexpr int threads = 4;
+  constexpr int increments = 5'000;
+  pg::Timeline timeline("no lock");
+  const int count = count_without_lock(threads, increments, timeline);
+  CHECK(count <= threads * increments);
+  CHECK(count < threads * increments);  // the yield between load and store loses updates every run
+  CHECK(timeline.spans().size() == threads);
+}
+
+TEST_CASE("mutex and atomic counts are exact", "[threading]") {
+  constexpr int threads = 4;
+  constexpr int increments = 50'000;
+  pg::Timeline locked("mutex");
+  pg::Timeline atomic("atomic");
+  CHECK(count_with_mutex(threads, increments, locked) == threads * increments);
+  CHECK(count_with_atomic(threads, increments, atomic) == threads * increments);
+  CHECK(locked.spans().size() == threads);
+  CHECK(atomic.spans().size() == threads);
+}
+
+TEST_CASE("one lock around check-then-act: every item present exactly once under contention", "[threading]") {
+  constexpr int threads = 4;
+  constexpr int names = 200;
+  pg::Timeline timeline("one lock");
+  const auto items = fill_unique_list(threads, names, false, timeline);
+  const auto counts = count_each(items);
+  CHECK(items.size() == names);
+  REQUIRE(counts.size() == names);
+  for (int name = 0; name < names; ++name) CHECK(counts.at(name) == 1);
+}
+
+TEST_CASE("check and act locked separately: the no-duplicates rule breaks", "[threading]") {
+  constexpr int threads = 4;
+  constexpr int names = 200;
+  pg::Timeline timeline("separate locks");
+  const auto items = fill_unique_list(threads, names, true, timeline);
+  const auto counts = count_each(items);
+  CHECK(counts.size() == names);  // every name got in...
+  CHECK(items.size() <= threads * names);
+  CHECK(items.size() > names);  // ...and some more than once: the 0.5 ms window between check and append
+}
+
+TEST_CASE("transfers with std::scoped_lock keep the total and finish (watchdog)", "[threading]") {
+  TransferReport report;
+  pg::Timeline timeline("scoped_lock");
+  within(std::chrono::seconds(20), [&] {
+    report = run_transfers(false, 20, std::chrono::milliseconds(1), std::chrono::milliseconds(10), timeline);
+  });
+  CHECK(report.total_after == report.total_before);
+  CHECK(report.done == 40);
+  CHECK(report.deadlocks == 0);
+}
+
+TEST_CASE("transfers locking in opposite orders deadlock, bounded by try_lock_for (watchdog)", "[threading]") {
+  TransferReport report;
+  pg::Timeline timeline("inverted");
+  within(std::chrono::seconds(20), [&] {
+    report = run_transfers(true, 10, std::chrono::milliseconds(2), std::chrono::milliseconds(10), timeline);
+  });
+  CHECK(report.total_after == report.total_before);  // a transfer that gave up changed nothing
+  CHECK(report.done + report.deadlocks == 20);
+  CHECK(report.deadlocks > 0);  // each holds its first lock while the other's 2 ms of work runs
+}
+
+TEST_CASE("the lesson program rejects bad flags and runs with small ones", "[threading][flags]") {
+  using test_support::run_program;
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--threads", "0"}, std::vector<std::string>{"--patience-ms", "soon"},
+        std::vector<std::string>{"--bogus"}}) {
+    auto r = run_program(LESSON_BINARY, args);
+    INFO("args: " << args[0] << " stderr: " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.rfind("locks_and_thread_safety: ", 0) == 0);
+    CHECK(r.out.empty());
+  }
+  const std::string path = fmt::format("/tmp/playground-locks-trace-{}.json", ::getpid());
+  auto ok = run_program(LESSON_BINARY, {"--threads", "2", "--racy-increments", "1000", "--increments", "1000",
+                                        "--names", "20", "--transfers", "2", "--trace", path});
+  INFO("stdout: " << ok.out << "\nstderr: " << ok.err);
+  CHECK(ok.exit_code == 0);
+  CHECK(ok.out.find("FIXED  (std::scoped_lock on both):    4 done, 0 deadlocks, total 2000 -> 2000") !=
+        std::string::npos);
+  auto events = test_support::read_trace(path);
+  std::remove(path.c_str());
+  int spans = 0;
+  for (const auto& e : events) spans += e.phase == 'X' ? 1 : 0;
+  CHECK(spans == 2 * 5 + 2 * 2);  // 2 threads in each of sections 1-4 (5 timelines) + 2 in each transfer run
+}

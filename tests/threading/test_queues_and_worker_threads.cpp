@@ -1,0 +1,169 @@
+// Checks the claims of threading/queues_and_worker_threads.cpp on the lesson's own functions.
+#include "threading/queues_and_worker_threads.cpp"
+
+#include "catch.hpp"
+#include "support.hpp"
+
+#include <map>
+#include <set>
+
+TEST_CASE("workers: every job processed exactly once, the failing one reported", "[threading]") {
+  std::vector<int> values;
+  for (int i = 0; i < 30; ++i) values.push_back(i == 7 ? -7 : i);
+  pg::Timeline timeline("workers");
+  const auto report = run_pipeline(values, 4, std::chrono::milliseconds(1), timeline);
+  REQUIRE(report.outcomes.size() == values.size());
+  std::map<int, int> times_seen;
+  std::set<int> workers_used;
+  for (const auto& o : report.outcomes) {
+    ++times_seen[o.job];
+    workers_used.insert(o.worker);
+    if (o.job == 7) {
+      CHECK_FALSE(o.result.has_value());
+      CHECK(o.error == "job 7: negative value -7");
+    } else {
+      REQUIRE(o.result.has_value());
+      CHECK(*o.result == o.job * o.job);
+    }
+  }
+  CHECK(times_seen.size() == values.size());
+  for (const auto& [job, n] : times_seen) CHECK(n == 1);
+  CHECK(workers_used.size() >= 1);
+  CHECK(report.workers_exited == 4);  // one sentinel each: all workers returned, and were joined
+  CHECK(timeline.spans().size() == values.size());
+}
+
+TEST_CASE("workers run jobs at the same time, join() returns when all are done", "[threading]") {
+  const std::chrono::milliseconds work{40};
+  pg::Timeline timeline("workers");
+  const auto report = run_pipeline({1, 2, 3, 4, 5, 6}, 3, work, timeline);
+  const auto spans = timeline.spans();
+  REQUIRE(spans.size() == 6);
+  pg::Clock::time_point last_end = timeline.origin();
+  for (const auto& s : spans) last_end = std::max(last_end, s.end);
+  CHECK(report.join_returned_at >= last_end);    // not before the last job ended
+  CHECK(report.join_returned_ms >= 2 * 40);      // 6 jobs on 3 workers: two rounds at least
+  CHECK(report.join_returned_ms < 6 * 40 - 20);  // one worker alone would need 6 rounds
+}
+
+TEST_CASE("join() returns only after every task_done()", "[threading]") {
+  BlockingQueue<int> queue;
+  for (int i = 0; i < 3; ++i) queue.put(i);
+  std::atomic<int> done{0};
+  std::thread consumer([&] {
+    for (int i = 0; i < 3; ++i) {
+      queue.get();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      done.fetch_add(1);
+      queue.task_done();
+    }
+  });
+  pg::Stopwatch clock;
+  queue.join();
+  const int done_at_join = done.load();
+  const double waited = clock.elapsed_ms();
+  consumer.join();
+  CHECK(done_at_join == 3);
+  CHECK(waited >= 3 * 20 - 1);
+  CHECK(queue.size() == 0);
+  CHECK_THROWS_AS(queue.task_done(), std::logic_error);  // more task_done() than items
+}
+
+TEST_CASE("a full bounded queue blocks the producer until a consumer takes", "[threading]") {
+  BlockingQueue<int> queue(1);
+  queue.put(1);  // now full
+  std::atomic<bool> second_put_returned{false};
+  pg::Stopwatch clock;
+  std::thread producer([&] {
+    queue.put(2);  // must wait
+    second_put_returned.store(true);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const bool returned_early = second_put_returned.load();
+  const int first = queue.get();  // make room
+  producer.join();
+  const double put_took = clock.elapsed_ms();
+  CHECK_FALSE(returned_early);
+  CHECK(first == 1);
+  CHECK(second_put_returned.load());
+  CHECK(put_took >= 50);
+  CHECK(queue.get() == 2);
+  CHECK(queue.peak_size() == 1);
+}
+
+TEST_CASE("backpressure: the producer runs at the consumer's pace, never more than capacity waiting", "[threading]") {
+  pg::Timeline timeline("backpressure");
+  const auto report = run_backpressure(6, 2, std::chrono::milliseconds(20), timeline);
+  CHECK(report.max_waiting <= 2);
+  CHECK(report.max_waiting >= 1);
+  // 6 items, 2 fit at once: the producer waited for at least 6 - 2 - 1 = 3 consumes (the consumer
+  // holds one item while working on it).
+  CHECK(report.producer_ms >= 3 * 20 - 1);
+  CHECK(timeline.spans().size() == 12);  // 6 puts + 6 consumes
+}
+
+TEST_CASE("4 producers x 4 consumers x 100,000 items through a bounded queue give the exact sum", "[threading]") {
+  constexpr int producers = 4;
+  constexpr int consumers = 4;
+  constexpr long per_producer = 100'000;
+  BlockingQueue<std::optional<long>> queue(1'000);
+  std::vector<long long> sums(consumers, 0);  // one slot per consumer: no sharing while they run
+  std::vector<long> counts(consumers, 0);
+  std::vector<std::thread> threads;
+  for (int c = 0; c < consumers; ++c) {
+    threads.emplace_back([&, c] {
+      while (auto item = queue.get()) {
+        sums[static_cast<std::size_t>(c)] += *item;
+        ++counts[static_cast<std::size_t>(c)];
+        queue.task_done();
+      }
+      queue.task_done();  // for the sentinel
+    });
+  }
+  std::vector<std::thread> producer_threads;
+  for (int p = 0; p < producers; ++p) {
+    producer_threads.emplace_back([&, p] {
+      for (long i = 0; i < per_producer; ++i) queue.put(p * per_producer + i + 1);  // 1 .. 400,000
+    });
+  }
+  for (auto& t : producer_threads) t.join();
+  queue.join();
+  for (int c = 0; c < consumers; ++c) queue.put(std::nullopt);
+  for (auto& t : threads) t.join();
+
+  constexpr long long n = producers * per_producer;
+  long long total = 0;
+  long received = 0;
+  for (int c = 0; c < consumers; ++c) {
+    total += sums[static_cast<std::size_t>(c)];
+    received += counts[static_cast<std::size_t>(c)];
+  }
+  CHECK(received == n);
+  CHECK(total == n * (n + 1) / 2);
+  CHECK(queue.peak_size() <= 1'000);
+}
+
+TEST_CASE("the lesson program rejects bad flags and runs with small ones", "[threading][flags]") {
+  using test_support::run_program;
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--capacity", "0"}, std::vector<std::string>{"--workers", "three"},
+        std::vector<std::string>{"--bogus"}}) {
+    auto r = run_program(LESSON_BINARY, args);
+    INFO("args: " << args[0] << " stderr: " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.rfind("queues_and_worker_threads: ", 0) == 0);
+    CHECK(r.out.empty());
+  }
+  const std::string path = fmt::format("/tmp/playground-queues-trace-{}.json", ::getpid());
+  auto ok = run_program(LESSON_BINARY, {"--workers", "2", "--jobs", "5", "--job-ms", "5", "--failing-job", "1",
+                                        "--items", "4", "--capacity", "1", "--consume-ms", "5", "--trace", path});
+  INFO("stdout: " << ok.out << "\nstderr: " << ok.err);
+  CHECK(ok.exit_code == 0);
+  CHECK(ok.out.find("job 1 FAILED: job 1: negative value -1") != std::string::npos);
+  CHECK(ok.out.find("2 sentinels sent, 2 of 2 workers exited") != std::string::npos);
+  auto events = test_support::read_trace(path);
+  std::remove(path.c_str());
+  int spans = 0;
+  for (const auto& e : events) spans += e.phase == 'X' ? 1 : 0;
+  CHECK(spans == 5 + 4 + 4);  // 5 jobs, 4 puts, 4 consumes
+}

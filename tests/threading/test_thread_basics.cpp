@@ -1,0 +1,176 @@
+// Checks the claims of threading/thread_basics.cpp on the lesson's own functions.
+#include "threading/thread_basics.cpp"
+
+#include "catch.hpp"
+#include "support.hpp"
+
+#include <set>
+
+namespace {
+const std::chrono::milliseconds delay{40};
+}  // namespace
+
+TEST_CASE("join waits until the thread's function has returned", "[threading]") {
+  pg::Timeline timeline("join");
+  const auto waited = start_and_join(delay, timeline);
+  const auto after_join = pg::Clock::now();
+  auto spans = timeline.spans();  // the span is recorded when slow_greeting returns
+  REQUIRE(spans.size() == 1);
+  CHECK(spans[0].end <= after_join);
+  CHECK(spans[0].duration() >= delay);
+  CHECK(spans[0].thread != pg::thread_number());  // it ran on another thread
+  CHECK(waited > std::chrono::milliseconds(0));
+}
+
+TEST_CASE("arguments: a copy stays in the thread, std::ref reaches the caller's variable", "[threading]") {
+  pg::Timeline timeline("arguments");
+  const auto results = pass_arguments(timeline);
+  CHECK(results.after_by_value == 0);
+  CHECK(results.after_by_reference == 10);
+  CHECK(timeline.spans().size() == 2);
+
+  std::string out;
+  std::thread owner = start_owning_thread(out);  // the function that built the data has returned
+  owner.join();
+  CHECK(out == "built in a function that has already returned");
+}
+
+TEST_CASE("threads: waiting tasks overlap on separate threads, one by one they do not", "[threading]") {
+  constexpr int tasks = 4;
+  pg::Timeline sequential("one by one");
+  run_one_by_one(tasks, delay, sequential);
+  auto one_by_one = sequential.spans_by_start();
+  REQUIRE(one_by_one.size() == tasks);
+  for (int i = 1; i < tasks; ++i) CHECK_FALSE(pg::overlap(one_by_one[i - 1], one_by_one[i]));
+
+  pg::Timeline parallel("threads");
+  pg::Stopwatch clock;
+  run_on_threads(tasks, delay, parallel);
+  const auto took = clock.elapsed();
+  auto spans = parallel.spans();
+  REQUIRE(spans.size() == tasks);
+  std::set<int> threads;
+  for (std::size_t i = 0; i < spans.size(); ++i) {
+    threads.insert(spans[i].tid);
+    for (std::size_t j = i + 1; j < spans.size(); ++j) CHECK(pg::overlap(spans[i], spans[j]));
+  }
+  CHECK(threads.size() == tasks);
+  CHECK(took >= delay);
+  CHECK(took < tasks * delay * 3 / 4);  // one by one takes tasks x delay
+}
+
+TEST_CASE("a detached thread does not keep its process alive", "[threading]") {
+  // The detached thread would print after 3 s; the child's main() returns after 20 ms. If process
+  // exit waited for the thread, the child would live 3 s and print both lines.
+  pg::Timeline timeline("detach");
+  const auto child = run_detach_child(LESSON_BINARY, 3'000, 20, timeline);
+  INFO("child output: " << child.output);
+  CHECK(child.exit_status == 0);
+  CHECK(child.output.find("main() returns now") != std::string::npos);
+  CHECK(child.output.find("detached thread finished") == std::string::npos);
+  CHECK(child.took_ms >= 20);
+  CHECK(child.took_ms < 2'000);
+}
+
+TEST_CASE("jthread: stops when asked and is joined by its destructor", "[threading]") {
+  pg::Timeline timeline("jthread");
+  const auto tick = std::chrono::milliseconds(5);
+  const auto result = run_ticker(tick, std::chrono::milliseconds(100), timeline);
+  INFO("ticks " << result.ticks << ", stop requested after " << result.requested_after_ms << " ms");
+  CHECK(result.saw_stop);
+  CHECK(result.ticks >= 1);
+  CHECK(result.ticks <= result.requested_after_ms / 5 + 2);  // sleep_for never returns early
+  CHECK(result.stop_to_joined_ms < 1'000);                   // it stopped within a tick or so, not never
+  REQUIRE(timeline.spans().size() == 1);                     // the thread's span was recorded...
+  CHECK(timeline.spans()[0].end <= pg::Clock::now());        // ...before run_ticker returned: it was joined
+}
+
+TEST_CASE("counter: load-then-store loses updates, fetch_add is exact", "[threading]") {
+  constexpr int threads = 4;
+  constexpr int increments = 5'000;
+  pg::Timeline racy_timeline("lost updates");
+  pg::Timeline fixed_timeline("fetch_add");
+  const int racy = count_with_lost_updates(threads, increments, racy_timeline);
+  const int fixed = count_exactly(threads, increments, fixed_timeline);
+  CHECK(racy <= threads * increments);  // can never gain updates
+  CHECK(racy < threads * increments);   // with the yield in the window, updates are lost every run
+  CHECK(fixed == threads * increments);
+  CHECK(racy_timeline.spans().size() == threads);
+  CHECK(fixed_timeline.spans().size() == threads);
+}
+
+TEST_CASE("the lesson program rejects bad flags with a message and exit status 2", "[threading][flags]") {
+  using test_support::run_program;
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--threads", "x"}, std::vector<std::string>{"--threads", "0"},
+        std::vector<std::string>{"--delay-ms", "-5"}, std::vector<std::string>{"--bogus"}}) {
+    auto r = run_program(LESSON_BINARY, args);
+    INFO("args: " << args[0] << " stderr: " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.rfind("thread_basics: ", 0) == 0);
+    CHECK(r.err.find("usage: thread_basics") != std::string::npos);
+    CHECK(r.out.empty());
+  }
+  auto help = run_program(LESSON_BINARY, {"--help"});
+  CHECK(help.exit_code == 0);
+  CHECK(help.out.find("--trace") != std::string::npos);
+}
+
+TEST_CASE("trace file: one event per span, in time order, each thread with its real tid", "[threading][trace]") {
+  const std::string path = fmt::format("/tmp/playground-thread-basics-trace-{}.json", ::getpid());
+  constexpr int tasks = 3;
+  constexpr int threads = 2;
+  auto r = test_support::run_program(
+      LESSON_BINARY, {"--tasks", std::to_string(tasks), "--delay-ms", "10", "--threads", std::to_string(threads),
+                      "--increments", "1000", "--tick-ms", "5", "--trace", path});
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  REQUIRE(r.exit_code == 0);
+  auto events = test_support::read_trace(path);
+  std::remove(path.c_str());
+
+  // The lesson prints its pid; the main thread's tid is the pid.
+  const auto at = r.out.find("main thread: pid ");
+  REQUIRE(at != std::string::npos);
+  const int lesson_pid = std::stoi(r.out.substr(at + 17));
+  CHECK(lesson_pid != ::getpid());
+
+  std::vector<test_support::TraceEvent> spans;
+  for (const auto& e : events)
+    if (e.phase == 'X') spans.push_back(e);
+  // 1 join + 2 arguments + tasks one by one + tasks on threads + 1 child + 1 ticker + 2 x threads counting
+  REQUIRE(spans.size() == static_cast<std::size_t>(1 + 2 + tasks + tasks + 1 + 1 + 2 * threads));
+  CHECK(r.out.find(fmt::format("trace: {} spans written to {}", spans.size(), path)) != std::string::npos);
+  for (std::size_t i = 0; i < spans.size(); ++i) {
+    CHECK(spans[i].dur >= 0);
+    CHECK(spans[i].pid == lesson_pid);
+    if (i > 0) CHECK(spans[i].ts >= spans[i - 1].ts);
+  }
+  // One thread runs one span at a time here (no span is nested in another on its thread), so any two
+  // spans that overlap in time ran on different threads and must carry different kernel tids.
+  // (1 us of slack: the file rounds to nanoseconds, and back-to-back spans touch.)
+  int overlapping_pairs = 0;
+  for (std::size_t i = 0; i < spans.size(); ++i) {
+    for (std::size_t j = i + 1; j < spans.size(); ++j) {
+      const bool overlap = spans[i].ts + spans[i].dur > spans[j].ts + 1 && spans[j].ts + spans[j].dur > spans[i].ts + 1;
+      if (!overlap) continue;
+      ++overlapping_pairs;
+      INFO(spans[i].name << " and " << spans[j].name);
+      CHECK(spans[i].tid != spans[j].tid);
+    }
+  }
+  CHECK(overlapping_pairs >= tasks * (tasks - 1) / 2);  // at least the tasks on threads overlap pairwise
+  // The tasks on threads ran at the same time, so on different kernel threads, none of them main.
+  std::set<int> task_tids;
+  for (const auto& e : spans) {
+    if (e.category == "one by one" || e.category == "detach") CHECK(e.tid == lesson_pid);  // main thread
+    if (e.category == "threads") task_tids.insert(e.tid);
+  }
+  CHECK(task_tids.size() == tasks);
+  CHECK(task_tids.count(lesson_pid) == 0);
+  // Spans from different threads (thread numbers differ in the lesson) carry different tids: the
+  // counting threads ran at the same time, held at a latch.
+  std::set<int> counter_tids;
+  for (const auto& e : spans)
+    if (e.category == "lost updates") counter_tids.insert(e.tid);
+  CHECK(counter_tids.size() == threads);
+}

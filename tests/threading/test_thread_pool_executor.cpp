@@ -1,0 +1,129 @@
+// Checks the claims of threading/thread_pool_executor.cpp on the lesson's own functions.
+#include "threading/thread_pool_executor.cpp"
+
+#include "catch.hpp"
+#include "support.hpp"
+
+#include <iostream>
+#include <set>
+
+TEST_CASE("waiting tasks: a pool of W workers gives a speedup close to min(W, tasks)", "[threading]") {
+  constexpr int tasks = 8;
+  constexpr int workers = 4;
+  const std::chrono::milliseconds delay{40};
+  pg::Timeline seq("io one by one");
+  pg::Timeline pool("io pool");
+  pg::Stopwatch seq_clock;
+  const auto seq_results = run_io_one_by_one(tasks, delay, seq);
+  const double seq_ms = seq_clock.elapsed_ms();
+  pg::Stopwatch pool_clock;
+  const auto pool_results = run_io_on_pool(tasks, workers, delay, pool);
+  const double pool_ms = pool_clock.elapsed_ms();
+
+  CHECK(pool_results == seq_results);
+  CHECK(seq_ms >= tasks * 40);
+  CHECK(pool_ms >= (tasks / workers) * 40);  // a worker runs its tasks one after another
+  CHECK(seq_ms / pool_ms >= 0.6 * workers);  // ideal 4x; sleeping needs no free core
+  std::set<int> threads;
+  for (const auto& s : pool.spans()) threads.insert(s.tid);
+  CHECK(threads.size() == workers);  // the pool reused its 4 threads for 8 tasks
+}
+
+TEST_CASE("CPU tasks on the pool give the same results as one by one", "[threading]") {
+  pg::Timeline seq("cpu one by one");
+  pg::Timeline pool("cpu pool");
+  const auto expected = run_cpu_one_by_one(3, 20'000, seq);
+  CHECK(expected ==
+        std::vector<int>{count_primes_below(20'000), count_primes_below(21'000), count_primes_below(22'000)});
+  CHECK(expected[0] == 2262);  // the number of primes below 20,000
+  CHECK(run_cpu_on_pool(3, 2, 20'000, pool) == expected);
+}
+
+TEST_CASE("no GIL: CPU-bound tasks on a pool run about cores times faster", "[threading][timing]") {
+  if (test_support::cores() < 2) {
+    std::cout << "SKIPPED: needs at least 2 cores, this machine has " << test_support::cores() << "\n";
+    return;
+  }
+  // Best of 3, because other programs on the machine may take a core away during one try.
+  constexpr int tasks = 4;
+  constexpr int limit = 200'000;
+  double best = 0;
+  for (int attempt = 0; attempt < 3 && best < 1.5; ++attempt) {
+    pg::Timeline seq("cpu one by one");
+    pg::Timeline pool("cpu pool");
+    pg::Stopwatch seq_clock;
+    const auto a = run_cpu_one_by_one(tasks, limit, seq);
+    const double seq_ms = seq_clock.elapsed_ms();
+    pg::Stopwatch pool_clock;
+    const auto b = run_cpu_on_pool(tasks, 2, limit, pool);
+    const double pool_ms = pool_clock.elapsed_ms();
+    REQUIRE(a == b);
+    best = std::max(best, seq_ms / pool_ms);
+    std::cout << "attempt " << attempt + 1 << ": one by one " << seq_ms << " ms, pool " << pool_ms << " ms\n";
+  }
+  std::cout << "best CPU speedup on 2 workers: " << best << "x\n";
+  CHECK(best >= 1.5);
+}
+
+TEST_CASE("results: as_completed gives fastest first, map-style gives submission order", "[threading]") {
+  constexpr int jobs = 3;
+  const std::chrono::milliseconds step{60};  // job finish times 60 ms apart: far more than scheduling noise
+  pg::Timeline completed("as completed");
+  pg::Timeline submitted("in order");
+  CHECK(collect_as_completed(jobs, jobs, step, completed) == std::vector<int>{2, 1, 0});
+  CHECK(collect_in_submission_order(jobs, jobs, step, submitted) == std::vector<int>{0, 1, 2});
+  // In both runs the jobs themselves finished fastest first: only the order of collection differs.
+  auto spans = submitted.spans();  // recorded in the order they finished
+  REQUIRE(spans.size() == jobs);
+  CHECK(spans[0].name == "job 2");
+  CHECK(spans[2].name == "job 0");
+}
+
+TEST_CASE("an exception thrown in a task comes back through future::get()", "[threading]") {
+  const auto outcomes = parse_all_on_pool({"7", "abc", "-3", "42"}, 2);
+  CHECK(outcomes ==
+        std::vector<std::string>{"ok 7", "error: 'abc' is not a number", "error: '-3' is not positive", "ok 42"});
+  asio::thread_pool pool(1);
+  auto f = asio::post(pool, asio::use_future([] { return parse_positive("0"); }));
+  pool.join();  // before get(): see parse_all_on_pool for why ThreadSanitizer prefers it
+  CHECK_THROWS_AS(f.get(), std::domain_error);
+}
+
+TEST_CASE("shutdown: join() first and nothing is lost, without it queued tasks are dropped", "[threading]") {
+  constexpr int tasks = 6;
+  pg::Timeline joined("join first");
+  const auto fixed = shut_down(tasks, std::chrono::milliseconds(10), true, joined);
+  CHECK(fixed.ran == tasks);
+  CHECK(fixed.broken == 0);
+  CHECK(joined.spans().size() == tasks);
+
+  pg::Timeline dropped("no join");
+  const auto broken = shut_down(tasks, std::chrono::milliseconds(10), false, dropped);
+  CHECK(broken.ran + broken.broken == tasks);
+  CHECK(broken.ran < tasks);  // one worker cannot run 6 x 10 ms tasks in the moment before the destructor
+  CHECK(dropped.spans().size() == static_cast<std::size_t>(broken.ran));
+}
+
+TEST_CASE("the lesson program rejects bad flags and runs with small ones", "[threading][flags]") {
+  using test_support::run_program;
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--workers", "0"}, std::vector<std::string>{"--tasks", "many"},
+        std::vector<std::string>{"--bogus"}}) {
+    auto r = run_program(LESSON_BINARY, args);
+    INFO("args: " << args[0] << " stderr: " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.rfind("thread_pool_executor: ", 0) == 0);
+    CHECK(r.out.empty());
+  }
+  const std::string path = fmt::format("/tmp/playground-pool-trace-{}.json", ::getpid());
+  auto ok = run_program(LESSON_BINARY, {"--tasks", "4", "--delay-ms", "10", "--cpu-tasks", "2", "--cpu-limit", "10000",
+                                        "--step-ms", "5", "--trace", path});
+  INFO("stdout: " << ok.out << "\nstderr: " << ok.err);
+  CHECK(ok.exit_code == 0);
+  CHECK(ok.out.find("5. Shutdown") != std::string::npos);
+  auto events = test_support::read_trace(path);
+  std::remove(path.c_str());
+  int spans = 0;
+  for (const auto& e : events) spans += e.phase == 'X' ? 1 : 0;
+  CHECK(spans >= 4 + 4 + 2 + 2 + 4 + 4 + 5);  // sections 1-3 and the joined shutdown; the dropped one varies
+}

@@ -1,0 +1,364 @@
+// locks_and_thread_safety: a mutex lets one thread at a time run a critical section; an atomic makes one step
+// indivisible.
+//
+// What you will see: threads incrementing a shared counter lose updates when nothing coordinates
+// them; the same count made exact with a std::mutex and with a std::atomic, with the measured cost of
+// each; a shared list with a rule ("no duplicates") that breaks when the check and the insert are
+// locked separately and holds when one lock covers both; and two threads transferring money in
+// opposite directions that deadlock when each takes its two locks in its own order (bounded here
+// with a timeout, so the lesson never hangs), fixed by std::scoped_lock.
+//
+// Run it:   build/default/threading/locks_and_thread_safety --threads 4 --increments 100000
+// Build it by hand:
+//   g++ -std=c++20 -O2 -I common threading/locks_and_thread_safety.cpp -lfmt -pthread -o locks_and_thread_safety
+//
+// Mirrors locks_and_thread_safety.py from the Python playground:
+//   lock = threading.Lock()        -> std::mutex mutex;
+//   with lock: ...                 -> { std::lock_guard lock(mutex); ... }   (unlocks at the closing brace)
+//   with lock_a, lock_b: ...       -> std::scoped_lock lock(a, b);           (deadlock-free, any order)
+//   lock.acquire(timeout=t)        -> std::timed_mutex::try_lock_for(t)
+//   counter += 1 under a lock      -> ++counter under a lock, or counter.fetch_add(1) on a std::atomic
+//
+// What differs in C++: no GIL. In Python the GIL makes many single operations (list.append) atomic by
+// accident; in C++ nothing is, and two threads touching the same plain variable without a lock is a
+// data race: undefined behaviour, not just a wrong result. Section 1 therefore shows the lost updates
+// with std::atomic load and store as two steps (well defined); ThreadSanitizer (the tsan preset) finds
+// the real data races in your own code.
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <latch>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "playground.hpp"
+
+using namespace std::chrono_literals;
+
+// Run `body(t)` on `threads` threads that all start together (held at a std::latch until the last one
+// is ready), each inside a timeline span named "<label> t", and join them all.
+template <class Body>
+void run_together(int threads, const std::string& label, pg::Timeline& timeline, Body body) {
+  std::latch start(threads);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      start.arrive_and_wait();
+      auto span = timeline.scope(fmt::format("{} {}", label, t));
+      body(t);
+    });
+  }
+  for (auto& w : workers) w.join();
+}
+
+// -------------------------------------------------------------------------------------------------
+// 1. BROKEN: no lock, lost updates
+// -------------------------------------------------------------------------------------------------
+// `counter += 1` is read, add, write. Two threads that read the same value both write value + 1, and
+// one increment is lost. (threading/thread_basics shows the same.) On a plain int this would be a data
+// race and undefined behaviour, so the read and the write are two separate, well-defined std::atomic
+// operations, with a yield between them that lets another thread slip in.
+
+int count_without_lock(int threads, int increments, pg::Timeline& timeline) {
+  std::atomic<int> counter{0};
+  run_together(threads, "no lock", timeline, [&](int) {
+    for (int i = 0; i < increments; ++i) {
+      const int seen = counter.load();
+      std::this_thread::yield();  // the window in which other threads' updates get overwritten
+      counter.store(seen + 1);
+    }
+  });
+  return counter.load();
+}
+
+// -------------------------------------------------------------------------------------------------
+// 2. FIXED with a mutex
+// -------------------------------------------------------------------------------------------------
+// A std::mutex admits one thread at a time. std::lock_guard locks it in its constructor and unlocks
+// it in its destructor, so the unlock happens however the block is left (even by an exception): the
+// C++ spelling of Python's `with lock:`. std::scoped_lock does the same and can take several mutexes
+// (section 4). While a thread holds the lock, the others wait, so the read-add-write of a plain int
+// inside it cannot interleave, and the lock also makes each thread's write visible to the next.
+
+int count_with_mutex(int threads, int increments, pg::Timeline& timeline) {
+  int counter = 0;  // a plain int is fine: every access is under the mutex
+  std::mutex mutex;
+  run_together(threads, "mutex", timeline, [&](int) {
+    for (int i = 0; i < increments; ++i) {
+      std::lock_guard lock(mutex);
+      ++counter;
+    }  // unlocked here, every iteration
+  });
+  return counter;
+}
+
+// -------------------------------------------------------------------------------------------------
+// 3. FIXED without a lock: std::atomic::fetch_add
+// -------------------------------------------------------------------------------------------------
+// For one integer, an atomic read-modify-write does the whole job in one indivisible step (on x86 a
+// single `lock xadd` instruction): no thread ever waits for another to unlock. It only helps when the
+// shared state is that one variable; as soon as two things must change together (section 4), you
+// need a lock again. main() times both fixes on the same work: the cost per increment includes the
+// cores passing the counter's cache line back and forth, which both fixes pay.
+
+int count_with_atomic(int threads, int increments, pg::Timeline& timeline) {
+  std::atomic<int> counter{0};
+  run_together(threads, "atomic", timeline, [&](int) {
+    for (int i = 0; i < increments; ++i) counter.fetch_add(1);
+  });
+  return counter.load();
+}
+
+// -------------------------------------------------------------------------------------------------
+// 4. A compound operation: check-then-act must hold the lock across both steps
+// -------------------------------------------------------------------------------------------------
+// A list of unique names, with a rule (an invariant): no name appears twice. Adding is two steps:
+// check that the name is absent, then append it. Locking each step separately makes each step safe
+// and the *operation* unsafe: two threads can both check, both see "absent", and both append. Every
+// access is under the mutex, so there is no data race and no undefined behaviour; the bug is in the
+// logic. The fix is to hold one lock from the check to the append, so no other thread can act on a
+// check that is no longer true.
+
+// The work done between the check and the append (think: building the record to insert). Half a
+// millisecond is long enough that the threads, once they run at the same time, meet in the window on
+// nearly every name, even on a busy machine.
+constexpr auto check_then_act_work = 500us;
+
+class UniqueList {
+ public:
+  // BROKEN: the check and the append are each locked, but not together.
+  bool add_check_then_act_broken(int item) {
+    {
+      std::lock_guard lock(mutex_);
+      if (std::find(items_.begin(), items_.end(), item) != items_.end()) return false;
+    }                                                  // unlocked: another thread may add `item` right now
+    std::this_thread::sleep_for(check_then_act_work);  // work here widens that window: every run shows it
+    std::lock_guard lock(mutex_);
+    items_.push_back(item);
+    return true;
+  }
+
+  // FIXED: one lock covers the check and the append.
+  bool add(int item) {
+    std::lock_guard lock(mutex_);
+    if (std::find(items_.begin(), items_.end(), item) != items_.end()) return false;
+    std::this_thread::sleep_for(check_then_act_work);  // the same work: harmless, the others wait at the lock
+    items_.push_back(item);
+    return true;
+  }
+
+  [[nodiscard]] std::vector<int> items() const {
+    std::lock_guard lock(mutex_);
+    return items_;
+  }
+
+ private:
+  mutable std::mutex mutex_;  // guards items_; `mutable` so the const items() can lock it
+  std::vector<int> items_;
+};
+
+// Every thread tries to add the same names 0..names-1. Returns the list afterwards.
+std::vector<int> fill_unique_list(int threads, int names, bool broken, pg::Timeline& timeline) {
+  UniqueList list;
+  run_together(threads, broken ? "separate locks" : "one lock", timeline, [&](int) {
+    for (int name = 0; name < names; ++name) {
+      if (broken) {
+        list.add_check_then_act_broken(name);
+      } else {
+        list.add(name);
+      }
+    }
+  });
+  return list.items();
+}
+
+// How many times each name appears (the invariant says: exactly once).
+std::map<int, int> count_each(const std::vector<int>& items) {
+  std::map<int, int> counts;
+  for (int item : items) ++counts[item];
+  return counts;
+}
+
+// -------------------------------------------------------------------------------------------------
+// 5. Deadlock from lock-order inversion, and std::scoped_lock
+// -------------------------------------------------------------------------------------------------
+// A transfer between two accounts must change both balances together, so it locks both. Thread 1
+// moves money from A to B and locks A, then B. Thread 2 moves money from B to A and locks B, then A.
+// If each gets its first lock, each waits forever for the lock the other holds: a deadlock. With
+// plain lock() the program would hang; to keep this lesson bounded, the BROKEN version waits for its
+// second lock at most `patience` (std::timed_mutex::try_lock_for) and counts a deadlock when it gives
+// up. Nothing is transferred then, so the total stays right; the transfer just fails.
+//
+// FIXED: std::scoped_lock(a, b) locks both mutexes with a deadlock-avoidance algorithm (the same as
+// std::lock): it never holds one while blocking on the other, so the argument order does not matter.
+// The other classic fix is a global order: always lock the account with the lower id first.
+
+struct Account {
+  std::timed_mutex mutex;  // a timed mutex only so the broken version can give up; std::mutex otherwise
+  long balance = 0;
+};
+
+// BROKEN: locks `from`, then `to`. Returns false when it gave up on the second lock (a deadlock).
+bool transfer_inverted(Account& from, Account& to, long amount, std::chrono::milliseconds window,
+                       std::chrono::milliseconds patience) {
+  std::unique_lock first(from.mutex);
+  std::this_thread::sleep_for(window);  // some work between the two locks: the other thread gets its first
+  // Wait at most `patience` for the second lock; plain lock() would wait forever here. This is
+  // to.mutex.try_lock_for(patience), spelled as try_lock_until on the system clock because g++ 12's
+  // try_lock_for calls pthread_mutex_clocklock, which ThreadSanitizer does not follow (it then reports
+  // a false "unlock of an unlocked mutex").
+  std::unique_lock second(to.mutex, std::chrono::system_clock::now() + patience);
+  if (!second.owns_lock()) return false;
+  from.balance -= amount;
+  to.balance += amount;
+  return true;
+}
+
+// FIXED: both locks at once, in any order, without deadlock.
+void transfer_scoped(Account& from, Account& to, long amount, std::chrono::milliseconds window) {
+  std::scoped_lock both(from.mutex, to.mutex);
+  std::this_thread::sleep_for(window);  // the same work, now with both locks held
+  from.balance -= amount;
+  to.balance += amount;
+}
+
+struct TransferReport {
+  long total_before = 0;
+  long total_after = 0;
+  int done = 0;       // transfers that happened
+  int deadlocks = 0;  // transfers that gave up waiting for their second lock (broken version only)
+};
+
+// Two threads, `transfers` each: thread 0 moves 1 from A to B, thread 1 moves 1 from B to A.
+TransferReport run_transfers(bool broken, int transfers, std::chrono::milliseconds window,
+                             std::chrono::milliseconds patience, pg::Timeline& timeline) {
+  Account a;
+  Account b;
+  a.balance = 1'000;
+  b.balance = 1'000;
+  std::atomic<int> done{0};
+  std::atomic<int> deadlocks{0};
+  run_together(2, broken ? "inverted" : "scoped_lock", timeline, [&](int t) {
+    Account& from = t == 0 ? a : b;
+    Account& to = t == 0 ? b : a;
+    for (int i = 0; i < transfers; ++i) {
+      if (!broken) {
+        transfer_scoped(from, to, 1, window);
+        done.fetch_add(1);
+      } else if (transfer_inverted(from, to, 1, window, patience)) {
+        done.fetch_add(1);
+      } else {
+        deadlocks.fetch_add(1);
+      }
+    }
+  });
+  return {2'000, a.balance + b.balance, done.load(), deadlocks.load()};
+}
+
+// -------------------------------------------------------------------------------------------------
+// main: run the sections in order
+// -------------------------------------------------------------------------------------------------
+
+#ifndef PLAYGROUND_NO_MAIN  // the tests include this file and bring their own main
+int main(int argc, char** argv) {
+  int threads = 4;
+  int increments = 100'000;
+  int racy_increments = 20'000;
+  int names = 200;
+  int transfers = 10;
+  int window_ms = 2;
+  int patience_ms = 20;
+  std::string trace_path;
+  pg::Flags flags("locks_and_thread_safety", "Lost updates, mutex vs atomic, check-then-act, and lock-order deadlock.");
+  flags.add("--threads", threads, "threads in sections 1 to 4", 1, 64);
+  flags.add("--racy-increments", racy_increments, "increments per thread in section 1 (slow: it yields)", 0, 1'000'000);
+  flags.add("--increments", increments, "increments per thread in sections 2 and 3", 0, 1'000'000);
+  flags.add("--names", names, "names each thread tries to add in section 4", 0, 100'000);
+  flags.add("--transfers", transfers, "transfers per thread in section 5", 0, 10'000);
+  flags.add("--window-ms", window_ms, "work between the two locks of a transfer, in milliseconds", 0, 1'000);
+  flags.add("--patience-ms", patience_ms, "how long the broken transfer waits for its second lock", 1, 10'000);
+  flags.add("--trace", trace_path, "also write the timelines to this file for a trace viewer (ui.perfetto.dev)");
+  if (auto status = flags.parse(argc, argv)) return *status;
+  pg::TraceFile trace;
+  if (auto status = trace.open(trace_path)) return *status;
+  const long expected = static_cast<long>(threads) * increments;
+
+  // Look for: far fewer than threads x increments. The threads overlap on the timeline, and every
+  // overlap is a chance to overwrite another thread's update.
+  pg::banner(fmt::format("1. BROKEN: {} threads x {} increments, no lock", threads, racy_increments));
+  const long racy_expected = static_cast<long>(threads) * racy_increments;
+  pg::Timeline unlocked("no lock");
+  const int lost = count_without_lock(threads, racy_increments, unlocked);
+  unlocked.print();
+  trace.add(unlocked);
+  fmt::print("  counter = {} of {}: {} updates lost\n", lost, racy_expected, racy_expected - lost);
+
+  // Look for: both counts exact, every run. The cost per increment is what each fix costs on this
+  // machine with all threads hammering one counter; compare them, and run it again with --threads 1.
+  pg::banner(
+      fmt::format("2 and 3. FIXED: {} threads x {} increments, std::mutex and std::atomic", threads, increments));
+  pg::Timeline locked("mutex");
+  pg::Stopwatch mutex_clock;
+  const int with_mutex = count_with_mutex(threads, increments, locked);
+  const double mutex_ms = mutex_clock.elapsed_ms();
+  locked.print();
+  trace.add(locked);
+  pg::Timeline atomic("atomic");
+  pg::Stopwatch atomic_clock;
+  const int with_atomic = count_with_atomic(threads, increments, atomic);
+  const double atomic_ms = atomic_clock.elapsed_ms();
+  atomic.print();
+  trace.add(atomic);
+  const double per = 1e6 / static_cast<double>(std::max(expected, 1L));  // ms -> ns per increment
+  fmt::print("  mutex:  {} of {} in {:.1f} ms ({:.1f} ns per increment)\n", with_mutex, expected, mutex_ms,
+             mutex_ms * per);
+  fmt::print("  atomic: {} of {} in {:.1f} ms ({:.1f} ns per increment)\n", with_atomic, expected, atomic_ms,
+             atomic_ms * per);
+
+  // Look for: duplicates only with separate locks, although every single list access is locked.
+  pg::banner(fmt::format("4. A list with no duplicates: {} threads each add names 0..{}", threads, names - 1));
+  pg::Timeline separate("separate locks");
+  const auto broken_list = fill_unique_list(threads, names, true, separate);
+  separate.print();
+  trace.add(separate);
+  pg::Timeline whole("one lock");
+  const auto fixed_list = fill_unique_list(threads, names, false, whole);
+  whole.print();
+  trace.add(whole);
+  fmt::print("  BROKEN (check and append locked separately): {} items for {} names, {} duplicates\n",
+             broken_list.size(), names, broken_list.size() - count_each(broken_list).size());
+  fmt::print("  FIXED  (one lock around both):               {} items for {} names, {} duplicates\n", fixed_list.size(),
+             names, fixed_list.size() - count_each(fixed_list).size());
+
+  // Look for: the inverted version gives up on some transfers (each give-up is a deadlock that plain
+  // lock() would never leave); scoped_lock finishes every transfer. The total is right in both: a
+  // transfer that gave up changed nothing.
+  pg::banner(fmt::format("5. Two threads, {} transfers each, A->B and B->A", transfers));
+  pg::Timeline inverted("inverted");
+  const auto broken = run_transfers(true, transfers, std::chrono::milliseconds(window_ms),
+                                    std::chrono::milliseconds(patience_ms), inverted);
+  inverted.print();
+  trace.add(inverted);
+  fmt::print("  BROKEN (each locks its `from` first): {} done, {} deadlocks (gave up after {} ms), total {} -> {}\n",
+             broken.done, broken.deadlocks, patience_ms, broken.total_before, broken.total_after);
+  pg::Timeline scoped("scoped_lock");
+  const auto fixed = run_transfers(false, transfers, std::chrono::milliseconds(window_ms),
+                                   std::chrono::milliseconds(patience_ms), scoped);
+  scoped.print();
+  trace.add(scoped);
+  fmt::print("  FIXED  (std::scoped_lock on both):    {} done, {} deadlocks, total {} -> {}\n", fixed.done,
+             fixed.deadlocks, fixed.total_before, fixed.total_after);
+
+  if (!trace.write()) return 1;
+  fmt::print(
+      "\nTakeaway: guard shared data with a mutex for the whole operation (an atomic for a lone counter),\n"
+      "and take several locks at once with std::scoped_lock.\n");
+  return 0;
+}
+#endif
