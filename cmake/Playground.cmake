@@ -40,13 +40,22 @@ function(playground_lesson name)
                                TRACE_CHECK_SCRIPT="${PROJECT_SOURCE_DIR}/tests/trace_check.py")
     set_target_properties(${test_target} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
     add_dependencies(${test_target} ${name})
-    catch_discover_tests(${test_target} TEST_SPEC "~[timing]"
+    # Test names are prefixed with the lesson's name, so two lessons may use the same TEST_CASE name.
+    catch_discover_tests(${test_target} TEST_SPEC "~[timing]" TEST_PREFIX "${name}/"
                          PROPERTIES LABELS "${folder}" TIMEOUT 60)
     file(READ "${test_source}" test_text)
     if(test_text MATCHES "\\[timing\\]")
-      catch_discover_tests(${test_target} TEST_SPEC "[timing]"
-                           PROPERTIES LABELS "${folder};timing" TIMEOUT 120 RUN_SERIAL TRUE
-                                      SKIP_REGULAR_EXPRESSION "SKIPPED:")
+      # PROPERTIES cannot carry a list (catch_discover_tests flattens it), so the two labels of the
+      # timing tests are set by a small script that ctest runs after discovering them.
+      catch_discover_tests(${test_target} TEST_SPEC "[timing]" TEST_PREFIX "${name}/"
+                           TEST_LIST ${test_target}_timing_tests
+                           PROPERTIES TIMEOUT 120 RUN_SERIAL TRUE SKIP_REGULAR_EXPRESSION "SKIPPED:")
+      set(label_script "${CMAKE_CURRENT_BINARY_DIR}/${test_target}_timing_labels.cmake")
+      file(WRITE "${label_script}"
+           "if(${test_target}_timing_tests)\n"
+           "  set_tests_properties(\${${test_target}_timing_tests} PROPERTIES LABELS \"${folder};timing\")\n"
+           "endif()\n")
+      set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${label_script}")
     endif()
   endif()
 endfunction()
