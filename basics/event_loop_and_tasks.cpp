@@ -36,7 +36,7 @@
 #include <asio.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/experimental/promise.hpp>
-#if ASIO_VERSION >= 102400
+#if ASIO_VERSION >= 102800
 #include <asio/deferred.hpp>
 #include <asio/experimental/parallel_group.hpp>
 #endif
@@ -224,8 +224,8 @@ asio::awaitable<std::tuple<int, int, int>> gather_three(std::chrono::millisecond
 asio::awaitable<std::vector<int>> gather_dynamic(int count, std::chrono::milliseconds step, pg::Timeline& timeline) {
   std::vector<std::chrono::milliseconds> delays;
   for (int i = 0; i < count; ++i) delays.push_back((count - i) * step);
-#if ASIO_VERSION >= 102400
-  // Asio 1.24 and newer: a ranged parallel group waits for a vector of operations in one call and gives
+#if ASIO_VERSION >= 102800
+  // Asio 1.28 and newer: a ranged parallel group waits for a vector of operations in one call and gives
   // back their completion order plus one vector per result field. (Not built by Asio 1.22.)
   auto executor = co_await asio::this_coro::executor;
   using Op = decltype(co_spawn(executor, fetch("", 0ms, 0, timeline), asio::deferred));
@@ -417,7 +417,7 @@ double total_ms(const pg::Timeline& timeline) {
   return pg::ms(last - timeline.origin());
 }
 
-int main(int argc, char** argv) {
+int run_lesson(int argc, char** argv) {
   int delay_ms = 100;
   int tasks = 5;
   pg::Flags flags("event_loop_and_tasks",
@@ -506,5 +506,14 @@ int main(int argc, char** argv) {
       "\nTakeaway: nothing runs until run(); co_spawn makes a task (inline until its first co_await);\n"
       "start tasks before awaiting them, gather with && or promises, and never lose a task's outcome to detached.\n");
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run_lesson(argc, argv);
+  } catch (const std::exception& e) {  // never std::terminate: say what went wrong
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  }
 }
 #endif

@@ -163,8 +163,14 @@ inline void run_coroutine(asio::awaitable<void> main_task) {
 // *left* operand's. Put the failing task on the left and you get its error; put it on the right and
 // first_exception() is the left one's "cancelled": the error that caused it all is gone.
 
-// Returns what first_exception() held.
-asio::awaitable<std::string> gather_with_failure(Crew& crew, std::chrono::milliseconds delay, bool failing_on_left) {
+// What && threw: multiple_exceptions (then `error` describes its first_exception()), or one exception.
+// (Only one when the sibling had already finished: cancellation reaches only a pending operation.)
+struct GatherFailure {
+  bool multiple = false;
+  std::string error;
+};
+
+asio::awaitable<GatherFailure> gather_with_failure(Crew& crew, std::chrono::milliseconds delay, bool failing_on_left) {
   try {
     if (failing_on_left) {
       co_await (job(crew, "fails", delay, 0, Ending::fail) && job(crew, "slow", 3 * delay, 1));
@@ -172,9 +178,11 @@ asio::awaitable<std::string> gather_with_failure(Crew& crew, std::chrono::millis
       co_await (job(crew, "slow", 3 * delay, 1) && job(crew, "fails", delay, 0, Ending::fail));
     }
   } catch (const asio::multiple_exceptions& e) {
-    co_return describe(e.first_exception());
+    co_return GatherFailure{true, describe(e.first_exception())};
+  } catch (const std::exception&) {
+    co_return GatherFailure{false, describe(std::current_exception())};
   }
-  co_return std::string("no exception");
+  co_return GatherFailure{false, "no error"};
 }
 
 // A task group (Python 3.11's asyncio.TaskGroup) is structured concurrency: the first failure cancels
@@ -214,6 +222,8 @@ asio::awaitable<void> task_group(Crew& crew, std::chrono::milliseconds delay, Gr
 // throws operation_aborted, its catch block and destructors run, and only when every loser has ended
 // does || return. So after the co_await, no loser is still running and every resource is released.
 // The parallel group spelling, wait_for_one(), gives the same with the completion order spelled out.
+// (Cancellation reaches only an operation still pending: a loser whose timer expired in the same
+// instant as the winner's has already finished, and keeps its result.)
 
 asio::awaitable<std::size_t> first_of_three(Crew& crew, std::chrono::milliseconds delay) {
   auto winner = co_await (job(crew, "a", 3 * delay, 1) || job(crew, "b", delay, 2) || job(crew, "c", 2 * delay, 3));
@@ -415,8 +425,8 @@ asio::awaitable<T> with_timeout_cancel_after(asio::awaitable<T> operation, std::
 
 // asyncio.timeout(t) bounds a whole block: several awaits in a row share one deadline, so the block as
 // a whole cannot take longer than t. Here the block is a coroutine of steps, and the deadline is a
-// watchdog raced against all of it: when time is up, whichever step is running is cancelled and the
-// steps after it never start.
+// watchdog raced against all of it: when time is up, the step that is running is cancelled and the
+// steps after it never start (the cancelled task's next co_await throws before the step begins).
 
 asio::awaitable<int> several_steps(Crew& crew, int steps, std::chrono::milliseconds step) {
   int done = 0;
@@ -459,7 +469,7 @@ void show(const Crew& crew, pg::TraceFile& trace) {
   fmt::print("  how each ended: {}\n  resources still held: {} (of {} taken)\n", crew.log, crew.live, crew.acquired);
 }
 
-int main(int argc, char** argv) {
+int run_lesson(int argc, char** argv) {
   int delay_ms = 100;
   int steps = 3;
   pg::Flags flags("tasks_gather_wait_cancel",
@@ -476,10 +486,10 @@ int main(int argc, char** argv) {
   pg::banner("1. Gather with && when one task fails, and a task group");
   for (bool failing_on_left : {true, false}) {
     Crew crew(failing_on_left ? "gather (failing left)" : "gather (failing right)");
-    const auto first = run_coroutine(gather_with_failure(crew, delay, failing_on_left));
+    const auto failure = run_coroutine(gather_with_failure(crew, delay, failing_on_left));
     show(crew, trace);
-    fmt::print("  {}: multiple_exceptions, first_exception() = '{}'\n\n",
-               failing_on_left ? "co_await (fails && slow)" : "co_await (slow && fails)", first);
+    fmt::print("  {} threw {} '{}'\n\n", failing_on_left ? "co_await (fails && slow)" : "co_await (slow && fails)",
+               failure.multiple ? "multiple_exceptions, first_exception() =" : "just", failure.error);
   }
   {
     Crew crew("task group");
@@ -549,7 +559,12 @@ int main(int argc, char** argv) {
     } catch (const timeout_error& e) {
       long_outcome = std::string("timeout_error: ") + e.what();
     }
-    const int quick = run_coroutine(with_timeout(job(crew, "quick", delay / 2, 7), delay));
+    std::string quick;
+    try {
+      quick = fmt::format("returned {}", run_coroutine(with_timeout(job(crew, "quick", delay / 2, 7), delay)));
+    } catch (const timeout_error&) {
+      quick = "timed out too (the machine stalled for longer than delay / 2)";
+    }
     std::string failing_outcome;
     try {
       run_coroutine(with_timeout(job(crew, "failing", delay / 4, 0, Ending::fail), delay));
@@ -558,7 +573,7 @@ int main(int argc, char** argv) {
     }
     show(crew, trace);
     fmt::print("  long (5 x delay) under a 1 x delay timeout: {}\n", long_outcome);
-    fmt::print("  quick (delay / 2): returned {}\n  failing: its own error, at once: '{}'\n\n", quick, failing_outcome);
+    fmt::print("  quick (delay / 2): {}\n  failing: its own error, at once: '{}'\n\n", quick, failing_outcome);
 
     Crew steps_crew("shared deadline");
     const auto budget = steps * delay - delay / 2;
@@ -573,5 +588,14 @@ int main(int argc, char** argv) {
       "\nTakeaway: run tasks in a group so none outlives its caller; || ends at the first success in 1.22,\n"
       "so turn failures into values; cancellation reaches only a co_await; bound every wait with a deadline.\n");
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run_lesson(argc, argv);
+  } catch (const std::exception& e) {  // never std::terminate: say what went wrong
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  }
 }
 #endif

@@ -1,7 +1,8 @@
 // Checks the claims of basics/tasks_gather_wait_cancel.cpp on the lesson's own functions.
 // Every test starts a Watchdog (tests/basics/watchdog.hpp): a coroutine bug fails it instead of hanging.
-// Delays are 50 ms apart where the order of two timers matters, so a stall on a busy machine does not
-// reorder them.
+// Where the order of two timers matters they are 100 ms apart: a timer that expires while the process is
+// stalled is handled in the same batch as its neighbour, and then a "loser" may already have finished
+// before it could be cancelled. Such stalls of tens of ms do happen while other builds load the machine.
 #include "basics/tasks_gather_wait_cancel.cpp"
 
 #include <algorithm>
@@ -11,7 +12,7 @@
 #include "support.hpp"
 
 namespace {
-const std::chrono::milliseconds step{50};
+const std::chrono::milliseconds step{100};
 constexpr std::chrono::seconds limit{20};
 
 bool logged(const Crew& crew, const std::string& line) {
@@ -22,9 +23,13 @@ bool logged(const Crew& crew, const std::string& line) {
 TEST_CASE("gather &&: one failure gives multiple_exceptions whose first is the left operand's", "[basics]") {
   const Watchdog watchdog(limit, "gather with failure");
   Crew left("left");
-  CHECK(run_coroutine(gather_with_failure(left, step, true)) == "fails failed");
+  const auto left_failure = run_coroutine(gather_with_failure(left, step, true));
+  CHECK(left_failure.multiple);
+  CHECK(left_failure.error == "fails failed");
   Crew right("right");
-  CHECK(run_coroutine(gather_with_failure(right, step, false)) == "cancelled");  // the original error is lost
+  const auto right_failure = run_coroutine(gather_with_failure(right, step, false));
+  CHECK(right_failure.multiple);
+  CHECK(right_failure.error == "cancelled");  // the original error is lost
   for (const Crew* crew : {&left, &right}) {
     CHECK(logged(*crew, "fails: failed"));
     CHECK(logged(*crew, "slow: cancelled"));  // && cancelled the sibling
@@ -170,19 +175,23 @@ TEST_CASE("with_timeout: a long task ends near the timeout with timeout_error, a
 TEST_CASE("one deadline shared by a sequence of awaits cuts the sequence", "[basics]") {
   const Watchdog watchdog(limit, "shared deadline");
   Crew crew("deadline");
-  constexpr int steps = 4;
-  const auto budget = 5 * step / 2;  // in the middle of step 3
+  constexpr int steps = 6;
+  const auto budget = 11 * step / 5;  // early in step 3
   const auto report = run_coroutine(steps_under_deadline(crew, steps, step, budget));
   CHECK(report.timed_out);
   CHECK(report.steps_done >= 1);
   CHECK(report.steps_done < steps);
   CHECK(report.took_ms >= pg::ms(budget));
-  CHECK(report.took_ms < pg::ms(steps * step));  // the whole sequence would take 4 x step
-  // The finished steps, then the one that was running, cancelled; the rest never started.
-  REQUIRE(crew.log.size() == static_cast<std::size_t>(report.steps_done) + 1);
+  CHECK(report.took_ms < pg::ms(steps * step));  // the whole sequence would take 6 x step
+  // The finished steps, then the one that was running, cancelled (unless a stall let it finish in the
+  // same instant as the deadline); the steps after it never started.
+  REQUIRE(crew.log.size() >= static_cast<std::size_t>(report.steps_done));
+  REQUIRE(crew.log.size() <= static_cast<std::size_t>(report.steps_done) + 1);
   for (int i = 1; i <= report.steps_done; ++i)
     CHECK(crew.log[static_cast<std::size_t>(i - 1)] == fmt::format("step {}: finished", i));
-  CHECK(crew.log.back() == fmt::format("step {}: cancelled", report.steps_done + 1));
+  if (crew.log.size() > static_cast<std::size_t>(report.steps_done))
+    CHECK(crew.log.back() == fmt::format("step {}: cancelled", report.steps_done + 1));
+  CHECK(crew.acquired == static_cast<int>(crew.log.size()));
   CHECK(crew.live == 0);
 
   Crew roomy("roomy");
