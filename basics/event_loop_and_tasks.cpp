@@ -431,10 +431,14 @@ int run_lesson(int argc, char** argv) {
   if (auto status = trace.open(trace_path)) return *status;
   const std::chrono::milliseconds delay(delay_ms);
 
+  // Look at the order: both "main" lines come before the task's first line, because co_spawn from
+  // outside run() only queues the task; run() then returns by itself once the task has finished.
   pg::banner("1. The io_context is the event loop");
   print_log(loop_lifecycle(delay));
   fmt::print("  nothing ran before run(); run() returned once the only task had finished\n");
 
+  // The same parent twice. In the first log the child's first line sits *between* the parent's two
+  // lines; in the second, posted one, the parent finishes its lines before the child starts.
   pg::banner("2. co_spawn runs the child at once; create_task only schedules it");
   EventLog inline_order;
   run_coroutine(parent_spawns_inline(inline_order));
@@ -445,6 +449,8 @@ int run_lesson(int argc, char** argv) {
   fmt::print("  post(co_spawn) from inside the loop (asyncio.create_task's order):\n");
   print_log(posted_order);
 
+  // Delays of 1, 3 and 2 x delay. Awaited in turn, the spans sit end to end; started first, all three
+  // begin at 0 ms, and awaiting task 0 first costs nothing: tasks 1 and 2 were waiting meanwhile.
   pg::banner("3. Start tasks first, await them later: they still overlap");
   const std::vector<std::chrono::milliseconds> delays = {delay, 3 * delay, 2 * delay};
   pg::Timeline in_turn("awaited in turn");
@@ -464,6 +470,8 @@ int run_lesson(int argc, char** argv) {
   fmt::print("  results {}, took {:.0f} ms (the longest delay: {} ms), {:.1f}x faster\n", started_results, started_ms,
              3 * delay_ms, in_turn_ms / std::max(started_ms, 1e-3));
 
+  // The spans are recorded as each task ends, so finish_order is the real completion order: the reverse
+  // of the argument order, while the results still come back as (1, 2, 3).
   pg::banner("4. Gather: wait for all, results in argument order");
   pg::Timeline three("gather &&");
   auto [a, b, c] = run_coroutine(gather_three(delay, three));
@@ -480,6 +488,8 @@ int run_lesson(int argc, char** argv) {
   fmt::print("  {} tasks, the last finished first; results {} in argument order, in {:.0f} ms\n", tasks,
              dynamic_results, total_ms(dynamic));
 
+  // 5a runs the same failing job three ways; 5b stops the loop while a detached job still waits; 5c
+  // lets a function return while a detached task still refers to its local.
   pg::banner("5. Fire-and-forget (detached) and why it is unsafe");
   EventLog job_log;
   const std::string detached_saw = run_failing_job_detached(delay / 4, job_log);

@@ -483,6 +483,8 @@ int run_lesson(int argc, char** argv) {
   if (auto status = trace.open(trace_path)) return *status;
   const std::chrono::milliseconds delay(delay_ms);
 
+  // The same pair twice, in both operand orders: only the order decides whether first_exception() is
+  // the real error. Then the task group: c finishes, b fails, and a is cancelled at that moment.
   pg::banner("1. Gather with && when one task fails, and a task group");
   for (bool failing_on_left : {true, false}) {
     Crew crew(failing_on_left ? "gather (failing left)" : "gather (failing right)");
@@ -504,6 +506,8 @@ int run_lesson(int argc, char** argv) {
     fmt::print("  completion order {}, outcomes {}\n  the group raised '{}'\n", group.order, group.outcomes, raised);
   }
 
+  // b is the quickest. All three spans end together: a and c were cancelled when b finished, and the
+  // co_await returned only after their cleanup, so no resource is left held.
   pg::banner("2. Wait for the first to finish, cancel the rest");
   {
     Crew crew("first with ||");
@@ -516,6 +520,8 @@ int run_lesson(int argc, char** argv) {
     fmt::print("  winner: member {} (b)\n", group_winner);
   }
 
+  // Compare the two times: the broken race waits for the slow task although the other failed at one
+  // delay; the fixed one ends at the failure and cancels the slow task.
   pg::banner("3. The 1.22 trap: || waits for the first success");
   {
     Crew crew("|| with a failure");
@@ -530,6 +536,8 @@ int run_lesson(int argc, char** argv) {
                fixed.winner_error);
   }
 
+  // The worker is cancelled after one delay and spends a quarter delay on its cleanup ("worker cleanup"
+  // span). Then two CPU loops of 10 slices get the same request, due after one and a half slices.
   pg::banner("4. Cancel a running task from outside");
   {
     Crew crew("cancelled worker");
@@ -550,6 +558,8 @@ int run_lesson(int argc, char** argv) {
                slices, checking.ended_ms, checking.completed ? "completed" : checking.outcome);
   }
 
+  // Three tasks under a timeout of one delay: too long, short enough, and failing early. Then a
+  // sequence of steps whose deadline falls in the middle of the last step.
   pg::banner("5. Timeouts: with_timeout, and one deadline for several awaits");
   {
     Crew crew("with_timeout");
