@@ -8,9 +8,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -140,6 +142,47 @@ inline std::vector<TraceEvent> read_trace(const std::string& path) {
   }
   return events;
 }
+
+// A watchdog for tests whose failure mode is a hang (a coroutine that never resumes, a channel nobody
+// closes, a deadlock). Made at the top of a test, it gives the test `limit` to finish; if the test is
+// still running then, it names the test on stderr and ends the test program with exit status 124 (as
+// timeout(1) does), so the failure is reported in seconds and never hangs ctest.
+//
+//   TEST_CASE("...") {
+//     const test_support::Watchdog watchdog(std::chrono::seconds(20), "gather");
+//     ...
+//   }  // leaving the scope disarms it
+class Watchdog {
+ public:
+  Watchdog(std::chrono::milliseconds limit, std::string what) : what_(std::move(what)) {
+    thread_ = std::thread([this, limit] {
+      std::unique_lock lock(mutex_);
+      if (!wake_.wait_for(lock, limit, [this] { return disarmed_; })) {
+        std::fprintf(stderr, "watchdog: '%s' still running after %lld ms: ending the test program\n", what_.c_str(),
+                     static_cast<long long>(limit.count()));
+        std::fflush(nullptr);
+        std::_Exit(124);
+      }
+    });
+  }
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+  ~Watchdog() {
+    {
+      std::lock_guard lock(mutex_);
+      disarmed_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+
+ private:
+  std::string what_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool disarmed_ = false;
+  std::thread thread_;  // started in the constructor body, after the members above exist
+};
 
 // How many cores the machine has; timing tests that need free cores skip below 2.
 inline unsigned cores() { return std::max(1u, std::thread::hardware_concurrency()); }

@@ -4,7 +4,6 @@
 #include <map>
 #include <set>
 
-#include "basics/watchdog.hpp"  // a channel nobody ends would hang io.run(): bound every test
 #include "catch.hpp"
 #include "support.hpp"
 

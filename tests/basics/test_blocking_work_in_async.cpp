@@ -3,7 +3,6 @@
 
 #include <map>
 
-#include "basics/watchdog.hpp"  // a coroutine that never resumes would hang io.run(): bound every test
 #include "catch.hpp"
 #include "support.hpp"
 

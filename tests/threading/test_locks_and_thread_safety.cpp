@@ -4,28 +4,6 @@
 #include "catch.hpp"
 #include "support.hpp"
 
-#include <cstdio>
-#include <cstdlib>
-#include <future>
-#include <memory>
-
-namespace {
-// Runs `f` on a detached thread and waits at most `limit`. A deadlocked `f` would hang the test, so
-// on timeout this aborts the test program: the test fails loudly instead of hanging until ctest's
-// timeout (and `f`, which refers to this stack frame, never outlives it).
-template <class F>
-void within(std::chrono::seconds limit, F f) {
-  auto task = std::make_shared<std::packaged_task<void()>>(std::move(f));
-  auto done = task->get_future();
-  std::thread([task] { (*task)(); }).detach();
-  if (done.wait_for(limit) != std::future_status::ready) {
-    std::fputs("watchdog: still running after the time limit, probably a deadlock\n", stderr);
-    std::abort();
-  }
-  done.get();
-}
-}  // namespace
-
 TEST_CASE("no lock: load-then-store loses updates, never gains any", "[threading]") {
   constexpr int threads = 4;
   constexpr int increments = 5'000;
@@ -70,22 +48,20 @@ TEST_CASE("check and act locked separately: the no-duplicates rule breaks", "[th
 }
 
 TEST_CASE("transfers with std::scoped_lock keep the total and finish (watchdog)", "[threading]") {
-  TransferReport report;
+  const test_support::Watchdog watchdog(std::chrono::seconds(20), "scoped_lock transfers");
   pg::Timeline timeline("scoped_lock");
-  within(std::chrono::seconds(20), [&] {
-    report = run_transfers(false, 20, std::chrono::milliseconds(1), std::chrono::milliseconds(10), timeline);
-  });
+  const TransferReport report =
+      run_transfers(false, 20, std::chrono::milliseconds(1), std::chrono::milliseconds(10), timeline);
   CHECK(report.total_after == report.total_before);
   CHECK(report.done == 40);
   CHECK(report.deadlocks == 0);
 }
 
 TEST_CASE("transfers locking in opposite orders deadlock, bounded by try_lock_for (watchdog)", "[threading]") {
-  TransferReport report;
+  const test_support::Watchdog watchdog(std::chrono::seconds(20), "inverted transfers");
   pg::Timeline timeline("inverted");
-  within(std::chrono::seconds(20), [&] {
-    report = run_transfers(true, 10, std::chrono::milliseconds(2), std::chrono::milliseconds(10), timeline);
-  });
+  const TransferReport report =
+      run_transfers(true, 10, std::chrono::milliseconds(2), std::chrono::milliseconds(10), timeline);
   CHECK(report.total_after == report.total_before);  // a transfer that gave up changed nothing
   CHECK(report.done + report.deadlocks == 20);
   CHECK(report.deadlocks > 0);  // each holds its first lock while the other's 2 ms of work runs

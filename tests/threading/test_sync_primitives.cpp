@@ -3,7 +3,6 @@
 
 #include <map>
 
-#include "basics/watchdog.hpp"  // every test here could hang if a primitive misbehaved
 #include "catch.hpp"
 #include "support.hpp"
 
