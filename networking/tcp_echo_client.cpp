@@ -161,8 +161,8 @@ asio::awaitable<std::string> connect_to_server(tcp::socket& socket, const std::v
 //
 // Reading the echo: async_read_until collects bytes until a '\n'. The buffer may hold at most the
 // line's own length, so an echo that is longer (or never ends) cannot make the client buffer forever.
-// After the last line we half-close ("done sending", as Ctrl-D does in nc) and expect the server to
-// close too, with nothing more to say: extra bytes would be a mismatch.
+// After the last line we half-close ("done sending", as `nc -N` does at the end of its input) and
+// expect the server to close too, with nothing more to say: extra bytes would be a mismatch.
 asio::awaitable<ClientReport> echo_client(int id, const std::vector<tcp::endpoint>& endpoints,
                                           const EchoClientOptions& options, pg::Timeline& timeline) {
   auto span = timeline.scope(fmt::format("client {}", id));
@@ -351,6 +351,10 @@ int main(int argc, char** argv) {
   const double seconds = pg::ms(run.elapsed) / 1000.0;
   fmt::print("  {} lines, {} bytes echoed in {:.3f} s; mismatches: {}; clients failed: {} of {}\n", run.lines(),
              run.bytes(), seconds, run.mismatches(), run.failed(), run.clients.size());
+  pg::Clock::duration busy{};
+  for (const auto& span : timeline.spans()) busy += span.duration();
+  fmt::print("  the clients' conversations add up to {:.0f} ms but took {:.0f} ms: {:.1f} at a time on average\n",
+             pg::ms(busy), pg::ms(run.elapsed), pg::ms(busy) / std::max(pg::ms(run.elapsed), 1e-3));
   fmt::print("  every client ran on thread {}: their conversations overlapped, not threads\n", pg::thread_number());
   if (!trace.write()) return 1;
 

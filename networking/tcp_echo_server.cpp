@@ -7,7 +7,7 @@
 //
 // Run it:   build/default/networking/tcp_echo_server --port 8888
 //           then, in a second terminal:   build/default/networking/tcp_echo_client --port 8888
-//           or by hand:                   nc 127.0.0.1 8888      (type lines; Ctrl-D to hang up)
+//           or by hand:                   nc 127.0.0.1 8888      (type lines; Ctrl-C to quit)
 // Build it by hand:
 //   g++ -std=c++20 -O2 -I common networking/tcp_echo_server.cpp -lfmt -pthread -o tcp_echo_server
 //
@@ -225,9 +225,10 @@ class EchoServer {
   // - Bounded memory: dynamic_buffer(buffer, max_line) never grows past max_line. A line longer than
   //   that ends the read with error::not_found, and we close the connection: its memory is freed and
   //   the other clients never notice.
-  // - Half-close: a client may say "I am done sending" (shutdown(SHUT_WR), Ctrl-D in nc) and still read.
-  //   We see end of file after its last line, have already echoed every complete line, echo a last
-  //   line that had no '\n', then close our side: the client gets all its echoes, then EOF.
+  // - Half-close: a client may say "I am done sending" (shutdown(SHUT_WR), as `nc -N` does at the end
+  //   of its input) and still read. We see end of file after its last line, have already echoed every
+  //   complete line, echo a last line that had no '\n', then close our side: the client gets all
+  //   its echoes, then EOF.
   //
   // Each completed read or write pushes `deadline` forward; section 5 closes the connection when the
   // deadline passes.
@@ -264,11 +265,11 @@ class EchoServer {
   // 5. Idle timeout: a watchdog raced against the conversation with `||`
   // -----------------------------------------------------------------------------------------------
   // A client that connects and says nothing would hold its socket forever. The watchdog sleeps until
-  // the deadline; if the conversation moved the deadline meanwhile, it sleeps again. When it returns,
-  // `echo_lines(...) || idle_watchdog(...)` cancels the loser: the pending read in echo_lines completes
-  // with operation_aborted, echo_lines returns, and the session closes the socket. When echo_lines
-  // returns first, the watchdog's timer is cancelled instead (it throws operation_aborted, which `||`
-  // absorbs because the other side succeeded).
+  // the deadline; if the conversation moved the deadline meanwhile (it only ever moves later), it
+  // sleeps again. When it returns, `echo_lines(...) || idle_watchdog(...)` cancels the loser: the
+  // pending read in echo_lines completes with operation_aborted, echo_lines returns, and the session
+  // closes the socket. When echo_lines returns first, the watchdog's timer is cancelled instead (it
+  // throws operation_aborted, which `||` absorbs because the other side succeeded).
   static asio::awaitable<void> idle_watchdog(const pg::Clock::time_point& deadline) {
     asio::steady_timer timer(co_await asio::this_coro::executor);
     while (pg::Clock::now() < deadline) {

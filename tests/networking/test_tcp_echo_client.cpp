@@ -154,8 +154,7 @@ TEST_CASE("a server that never answers costs the reply timeout, not a hang", "[n
   CHECK(took >= Millis(300));
   CHECK(took < Millis(3000));
   CHECK(run.failed() == 2);
-  for (const auto& c : run.clients)
-    CHECK(c.error == "timed out waiting for the echo of line 1 (no answer in 300 ms)");
+  for (const auto& c : run.clients) CHECK(c.error == "timed out waiting for the echo of line 1 (no answer in 300 ms)");
 
   auto r = test_support::run_program(
       LESSON_BINARY,
@@ -226,6 +225,9 @@ TEST_CASE("the program's trace file holds one span per client, all on one thread
       {"--port", std::to_string(server.port()), "--clients", "4", "--lines", "2", "--pause-ms", "20", "--trace", path},
       Millis(20'000));
   REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("at a time on average") != std::string::npos);
+  CHECK(r.out.find("16 lines") == std::string::npos);
+  CHECK(r.out.find("8 lines, ") != std::string::npos);
   auto events = test_support::read_trace(path);
   std::remove(path.c_str());
   std::vector<test_support::TraceEvent> spans;
