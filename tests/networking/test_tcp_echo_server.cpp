@@ -303,3 +303,58 @@ TEST_CASE("a client written with Python's asyncio streams talks to the C++ serve
   CHECK(r.out == "python asyncio client: 20 clients, 60 lines echoed exactly\n");
   CHECK(net_test::wait_until([&] { return server.stats().lines == 60; }));
 }
+
+TEST_CASE("out of file descriptors: failed accepts are logged, and the server recovers", "[networking][no-asan]") {
+  // `ulimit -n 32` caps the server at 32 descriptors (soft and hard, so it cannot raise it). About ten
+  // go to stdio, epoll, timers and the listening socket; the rest are clients. 40 clients overflow it:
+  // accepts fail with EMFILE, the server logs it, pauses and retries, and the connections wait in the
+  // kernel's queue until descriptors are free again.
+#if defined(__SANITIZE_ADDRESS__)
+  // Not in the asan preset (address,undefined): UndefinedBehaviorSanitizer's vptr check reads the
+  // vtable only after probing the memory with pipe(), and pipe() fails in a process that is out of
+  // descriptors, so every uncached virtual call made while the server is out of descriptors is
+  // reported as "object has invalid vptr" (false positives seen inside Asio and std::error_category).
+  // The default and tsan presets run this test.
+  WARN("not run under AddressSanitizer/UBSan: UBSan's vptr check needs a free file descriptor");
+  return;
+#endif
+  net_test::Child server("/bin/sh", {"-c", fmt::format("ulimit -n 32 && exec '{}' --port 0", LESSON_BINARY)});
+  const auto address = server.wait_for_line("listening on ");
+  REQUIRE(address);
+  const unsigned short port = net_test::port_after_colon(*address);
+  REQUIRE(port != 0);
+
+  constexpr int clients = 40;
+  std::vector<Connection> connections;
+  for (int i = 0; i < clients; ++i) {
+    connections.emplace_back(port);  // completes in the kernel, accepted or not
+    REQUIRE(connections.back().send(fmt::format("client {}\n", i)));
+  }
+  REQUIRE(server.wait_for_line("accept failed: Too many open files"));
+
+  // The server accepts in order, so the first `served` clients got their echoes and the rest wait.
+  int served = 0;
+  while (served < clients) {
+    const std::string expected = fmt::format("client {}\n", served);
+    if (connections[served].read_exactly(expected.size(), Millis(1000)) != expected) break;
+    ++served;
+  }
+  CHECK(served > 0);
+  CHECK(served < clients);
+
+  // Hang up the served clients: their descriptors come back, and the waiting clients are served.
+  for (int i = 0; i < served; ++i) connections[i].close();
+  int late = 0;
+  for (int i = served; i < clients; ++i) {
+    const std::string expected = fmt::format("client {}\n", i);
+    if (connections[i].read_exactly(expected.size(), Millis(5000)) == expected) ++late;
+  }
+  CHECK(late == clients - served);
+
+  connections.clear();
+  server.signal(SIGINT);
+  const auto status = server.wait(Millis(5000));
+  REQUIRE(status);
+  CHECK(WIFEXITED(*status));
+  CHECK(WEXITSTATUS(*status) == 0);
+}
