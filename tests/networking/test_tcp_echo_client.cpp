@@ -5,6 +5,8 @@
 #include "networking/tcp_echo_client.cpp"
 #include "networking/tcp_echo_server.cpp"  // the server lesson, run in-process as the client's peer
 
+#include <memory>
+
 #include "catch.hpp"
 #include "networking/echo_test_support.hpp"
 #include "support.hpp"
@@ -252,4 +254,28 @@ TEST_CASE("the program rejects bad flags with a message and exit status 2", "[ne
     CHECK(r.err.rfind("tcp_echo_client: ", 0) == 0);
     CHECK(r.out.empty());
   }
+}
+
+TEST_CASE("IPv6: the server listens on ::1 and the client connects to it", "[networking]") {
+  auto config = quiet_server();
+  config.address = "::1";
+  std::unique_ptr<echo_server::EchoServerThread> server;
+  try {
+    server = std::make_unique<echo_server::EchoServerThread>(config);
+  } catch (const std::runtime_error& e) {
+    WARN("no IPv6 loopback on this machine, nothing to check: " << e.what());
+    return;
+  }
+  auto options = options_for(server->port());
+  options.host = "::1";
+  options.clients = 3;
+  options.pause = Millis(0);
+  pg::Timeline timeline("clients");
+  const auto endpoints = echo_client::resolve_echo_server(options.host, options.port);
+  REQUIRE(endpoints.size() == 1);
+  CHECK(echo_client::endpoint_text(endpoints[0]) == fmt::format("[::1]:{}", server->port()));
+  const EchoRun run = echo_client::run_echo_clients(endpoints, options, timeline);
+  INFO(first_error(run));
+  CHECK(run.failed() == 0);
+  CHECK(run.lines() == 9);
 }
