@@ -140,7 +140,7 @@ TEST_CASE("zombies: an exited child is a zombie until waitpid and then its pid i
   CHECK(mp_test::no_children_left());
 }
 
-TEST_CASE("the lesson program runs and rejects bad flags with a message and exit status 2",
+TEST_CASE("process_basics: the program runs and rejects bad flags with a message and exit status 2",
           "[multiprocessing][flags]") {
   using test_support::run_program;
   for (const std::vector<std::string>& args :

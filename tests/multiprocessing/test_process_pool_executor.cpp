@@ -195,7 +195,8 @@ TEST_CASE("a round trip costs microseconds: far more than a call and far less th
   CHECK(mp_test::no_children_left());
 }
 
-TEST_CASE("the lesson program runs and rejects bad flags with exit status 2", "[multiprocessing][flags]") {
+TEST_CASE("process_pool_executor: the program runs and rejects bad flags with exit status 2",
+          "[multiprocessing][flags]") {
   using test_support::run_program;
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"--workers", "x"}, std::vector<std::string>{"--workers", "0"},
