@@ -243,6 +243,8 @@ class TaskFailed : public std::runtime_error {  // the task threw: its message, 
   using std::runtime_error::runtime_error;
 };
 
+// A handle is just the task's number. Python's Future object holds the result itself; here the pool
+// keeps every outcome in a map keyed by that number, and the handle is how you ask for it.
 struct TaskHandle {
   long id = -1;
   friend bool operator==(const TaskHandle&, const TaskHandle&) = default;
@@ -279,7 +281,9 @@ class ProcessPool {
   // Where the workers' spans go from now on (nullptr: nowhere).
   void record_spans_in(pg::Timeline* timeline) { timeline_ = timeline; }
 
-  // Queue a task and return at once; the handle is how you ask for its result.
+  // Queue a task and return at once; the handle is how you ask for its result. The function is turned
+  // into its name here, in the parent, so an unregistered function fails now, with a clear message,
+  // rather than later in a worker that cannot find it.
   TaskHandle submit(PoolFunction f, long arg) {
     if (broken()) throw BrokenProcessPool("cannot submit: " + broken_reason_);
     if (shut_down_) throw std::logic_error("cannot submit: the pool was shut down");
@@ -291,6 +295,8 @@ class ProcessPool {
   }
 
   // Wait for a task's result (at most `limit`), then return it, or throw what the worker reported.
+  // While it waits, pump() also moves every other task along: results of other tasks are stored as
+  // they arrive, and freed workers get the next queued task.
   long result(TaskHandle h, std::chrono::milliseconds limit = 30s) {
     const auto deadline = pg::Clock::now() + limit;
     while (!outcome(h).done) {
@@ -304,6 +310,8 @@ class ProcessPool {
   }
 
   // The as_completed step: wait until one of `pending` is done, remove it from `pending`, return it.
+  // Calling it until `pending` is empty visits every task once, in the order they finished, which is
+  // what Python's `for future in as_completed(futures)` does.
   TaskHandle next_completed(std::vector<TaskHandle>& pending, std::chrono::milliseconds limit = 30s) {
     const auto deadline = pg::Clock::now() + limit;
     for (;;) {
@@ -320,6 +328,8 @@ class ProcessPool {
   }
 
   // Run f on every input; the results come back in input order, whatever order the tasks finish in.
+  // Everything is submitted first, so all the workers are busy at once; then the results are collected
+  // in input order. A result that arrives early simply waits in `outcomes_` until its turn.
   std::vector<long> map(PoolFunction f, const std::vector<long>& inputs, std::chrono::milliseconds limit = 60s) {
     std::vector<TaskHandle> handles;
     for (long x : inputs) handles.push_back(submit(f, x));
@@ -382,6 +392,10 @@ class ProcessPool {
     return it->second;
   }
 
+  // Two pipes per worker, because a pipe carries bytes one way only: `tasks` from parent to worker,
+  // `results` back. After fork() each side closes the ends it does not use, so that the only write
+  // end of `tasks` is the parent's and the only write end of `results` is the worker's: closing one is
+  // then seen as end of file by the other (that is how shutdown and worker deaths are noticed).
   void start_worker() {
     int tasks[2];
     int results[2];
@@ -424,6 +438,9 @@ class ProcessPool {
   }
 
   // Wait (until `deadline` at most) for messages from any live worker, and handle what arrived.
+  // poll() sleeps until at least one result pipe has bytes to read or has been closed, so the parent
+  // uses no CPU while the workers compute. A pipe that is readable may hold half a message, or two:
+  // bytes go into the worker's buffer and only complete lines are handled.
   void pump(pg::Clock::time_point deadline) {
     dispatch();
     std::vector<pollfd> fds;
@@ -433,7 +450,10 @@ class ProcessPool {
       fds.push_back({w.result_fd, POLLIN, 0});
       owners.push_back(&w);
     }
-    if (fds.empty()) return;
+    if (fds.empty()) {  // no live worker: nothing can arrive; do not spin while the caller's deadline runs
+      std::this_thread::sleep_for(1ms);
+      return;
+    }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - pg::Clock::now());
     const int ready = ::poll(fds.data(), fds.size(), static_cast<int>(std::max<long>(0, left.count())));
     if (ready <= 0) return;  // timeout, or EINTR: the caller checks its deadline and asks again
@@ -453,6 +473,9 @@ class ProcessPool {
     dispatch();
   }
 
+  // One line from a worker: "done ID VALUE SPAN" or "error ID MESSAGE". A line that does not parse,
+  // or names a task we do not know, is ignored: the bytes come from another process, so they are
+  // checked like any input, never trusted.
   void handle_message(Worker& w, std::string_view text) {
     long id = 0;
     const bool done = text.starts_with("done ");

@@ -261,7 +261,8 @@ class SharedObject {
 static_assert(std::atomic<long>::is_always_lock_free, "only lock-free atomics work across processes");
 
 // BROKEN: read, then write back one more: two steps. Between them (the yield makes it likely) another
-// process writes its own increment, and this store overwrites it: lost updates. No undefined
+// process writes its own increments, and this store overwrites them all with an old value plus one:
+// lost updates (a process that slept between its load and its store can undo thousands at once). No undefined
 // behaviour (each step is atomic), just the wrong total, as with unguarded `counter.value += 1` on a
 // multiprocessing.Value.
 void increment_in_two_steps(std::atomic<long>& counter, long times) {

@@ -55,7 +55,7 @@ TEST_CASE("shared memory: load then store in two steps loses updates", "[multipr
     pg::Timeline timeline("load+store");
     const long total = count_in_shared_memory(2, 100'000, false, timeline);
     CHECK(total <= expected);
-    CHECK(total >= 100'000);  // each child's own increments are never lost to itself
+    CHECK(total > 0);  // (it can fall below one child's 100,000: a late store undoes many of the other's)
     lost = expected - total;
   }
   CHECK(lost > 0);
