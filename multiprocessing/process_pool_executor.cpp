@@ -635,6 +635,8 @@ int main(int argc, char** argv) {
 
   pg::banner(fmt::format("2. submit + as_completed on {} worker processes", workers));
   pg::Timeline completed("as_completed");
+  // The workers are forked here, as copies of this process; they wait for tasks on their pipes and
+  // use no CPU until the first submit().
   ProcessPool pool(workers, &completed);  // forked here, before anything else could start a thread
   fmt::print("  worker pids {}\n", pool.worker_pids());
   pg::Stopwatch completed_clock;
@@ -669,6 +671,8 @@ int main(int argc, char** argv) {
   } catch (const TaskFailed& e) {
     fmt::print("  a task threw, the worker lives on: TaskFailed: {}\n", e.what());
   }
+  // One worker will crash (SIGABRT) while the other runs a 100 ms task. The crashed worker's task fails
+  // with BrokenProcessPool, the running task still completes, and the broken pool refuses new work.
   const TaskHandle doomed = pool.submit(crash_worker, 0);
   const TaskHandle bystander = pool.submit(sleep_ms_then_echo, 100);
   try {

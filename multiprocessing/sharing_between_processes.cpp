@@ -195,6 +195,8 @@ GlobalDemo show_globals_are_not_shared(int children, pg::Timeline& timeline) {
 // its pipe (process_pool_executor does the same with a pool). Nothing is shared, so nothing needs a
 // lock; the parent assembles the answer. Prefer this whenever the work splits into independent parts.
 
+// Child k takes the numbers k, k + children, k + 2 x children, ... and sends "i i*i" for each; the
+// parent puts each value in slot i. A slot left at -1 would mean an answer went missing.
 std::vector<long> squares_returned_by_children(int children, int n, pg::Timeline& timeline) {
   auto reports = run_children(
       children,
@@ -365,6 +367,9 @@ struct SharedList {
     return copy;
   }
 
+  // Everything below lives in the shared pages: plain data only. `items` is an array, not a
+  // std::vector, because a vector's elements sit on the heap of the process that allocated them,
+  // where the other processes cannot see them.
   pthread_mutex_t mutex;
   int recoveries = 0;  // how many times a lock was taken over from a dead holder
   int size = 0;
@@ -414,6 +419,7 @@ int main(int argc, char** argv) {
   std::string trace_path;
   flags.add("--trace", trace_path, "also write the timelines to this file for a trace viewer (ui.perfetto.dev)");
   if (auto status = flags.parse(argc, argv)) return *status;
+  // The shared list cannot grow (its size is fixed when it is mapped), so refuse what would not fit.
   if (static_cast<long>(children) * items > SharedList::capacity) {
     fmt::print(stderr, "sharing_between_processes: --children x --items must be at most {}\n", SharedList::capacity);
     return 2;
@@ -451,6 +457,8 @@ int main(int argc, char** argv) {
 
   pg::banner(fmt::format("4. A shared list: {} children x {} appends under a process-shared mutex", children, items));
   pg::Timeline appends("shared list");
+  // Mapped here, before fill_shared_list() forks: the children inherit this mapping, so their appends
+  // land in the very pages the parent reads afterwards.
   SharedObject<SharedList> list;
   const auto snapshot = fill_shared_list(*list, children, items, appends);
   appends.print();
