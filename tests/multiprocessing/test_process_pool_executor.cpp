@@ -15,7 +15,18 @@
 
 namespace {
 bool process_exists(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
+long not_in_the_table(long x) { return x; }
 }  // namespace
+
+TEST_CASE("submit refuses a function that is not in pool_functions before any worker sees it", "[multiprocessing]") {
+  {
+    ProcessPool pool(1);
+    CHECK_THROWS_AS(pool.submit(not_in_the_table, 1), std::invalid_argument);
+    CHECK_FALSE(pool.broken());
+    CHECK(pool.result(pool.submit(square, 6)) == 36);
+  }
+  CHECK(mp_test::no_children_left());
+}
 
 TEST_CASE("map keeps input order even when later tasks finish first", "[multiprocessing]") {
   {
