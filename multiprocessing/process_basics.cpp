@@ -279,6 +279,8 @@ std::vector<long> count_primes_sequentially(long limit, int jobs, pg::Timeline& 
 //
 // write() and read() may move fewer bytes than asked, or be interrupted by a signal (EINTR): both
 // helpers loop. The reader also has a deadline, so a child that never finishes cannot hang the parent.
+// Here the parent only reads, so SIGPIPE (sent to a process that writes to a pipe nobody reads any
+// more) cannot hit it; process_pool_executor, whose parent writes tasks to workers, must ignore it.
 
 bool write_all(int fd, std::string_view data) {
   while (!data.empty()) {
