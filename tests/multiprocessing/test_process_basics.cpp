@@ -110,7 +110,7 @@ TEST_CASE("parallel processes give the sequential results and their spans reach 
 TEST_CASE("parallel processes: CPU work on 2 processes is at least 1.5x faster than in one",
           "[multiprocessing][timing]") {
   if (mp_test::skip_without_two_cores(test_support::cores())) return;
-  const long limit = 1'500'000;
+  const long limit = 2'000'000;  // about half a second sequentially: a short neighbour test disturbs only part
   const int jobs = 2;
   double best = 0;
   for (int attempt = 0; attempt < 3 && best < 1.5; ++attempt) {
