@@ -1,0 +1,488 @@
+// process_basics: a process is a running program with its own memory; fork() copies this one.
+//
+// What you will see: a child made with fork() and waited for with waitpid(); a child that changes a
+// global while the parent's copy stays as it was; a fresh program started with posix_spawn(), given
+// arguments and read back through its exit status; a normal exit told apart from a crash (a signal);
+// the same CPU-heavy job run in this process one chunk after another, then in several child processes
+// at once, with a timeline of when each child ran (the children send their spans back over a pipe);
+// and a zombie: a child that has exited but was not reaped yet.
+//
+// Run it:   build/default/multiprocessing/process_basics --jobs 4 --work 2000000
+// Build it by hand:
+//   g++ -std=c++20 -O2 -I common multiprocessing/process_basics.cpp -lfmt -pthread -o process_basics
+//
+// Mirrors process_basics.py from the Python playground:
+//   Process(target=f, args=(x,)).start() -> fork(), then call f(x) in the child and _exit()
+//   p.join()                             -> waitpid(pid, &status, 0) (here: with a time limit)
+//   p.exitcode (negative = signal)       -> WIFEXITED/WEXITSTATUS, WIFSIGNALED/WTERMSIG
+//   p.pid, os.getpid()                   -> the value fork() returned, getpid()
+//   subprocess.Popen([...])              -> posix_spawnp(&pid, argv[0], ..., argv, environ)
+//   returning a result from a Process    -> write it to a pipe, read it in the parent
+//
+// What differs in C++: there is no GIL, so plain threads already run CPU work in parallel (see
+// threading/). In C++ you reach for processes for other reasons: isolation (a crash, a leak or a
+// corrupted heap stays in the child), a separate address space, and running other programs. C++ has
+// no `multiprocessing` module: this lesson uses the POSIX calls it is built on. fork() copies the
+// calling process *as it is*, so fork before starting any thread, and a child ends with _exit(),
+// never by returning into the parent's code.
+
+#include <fmt/ranges.h>  // prints a std::vector as [0, 1, 4]
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include <poll.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "playground.hpp"
+
+extern char** environ;  // the environment, handed on to programs we start
+
+using namespace std::chrono_literals;
+
+// -------------------------------------------------------------------------------------------------
+// 1. fork() and waitpid(): one call, two processes
+// -------------------------------------------------------------------------------------------------
+// fork() makes a copy of the calling process and returns twice: 0 in the child, the child's pid in
+// the parent. The child starts with a copy of everything: memory, open files, and *unflushed stdio
+// buffers*. That is why we call fflush(nullptr) first: otherwise text printed before the fork but not
+// yet written out would be printed twice, once by each process.
+//
+// The child must end with _exit(), not return: returning would carry on running the parent's code
+// (in a test, the rest of the test runner), and exit() would run the parent's atexit handlers and
+// destructors a second time. _exit() does not flush stdio, so the child flushes what it printed.
+// If the body throws, the exception must not escape the child either: we turn it into exit code 70.
+
+template <class Body>
+pid_t fork_child(Body&& body) {
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::system_error(errno, std::generic_category(), "fork");
+  if (pid == 0) {  // in the child
+    int code = 70;
+    try {
+      code = body();
+    } catch (...) {
+    }
+    std::fflush(nullptr);
+    ::_exit(code);
+  }
+  return pid;  // in the parent
+}
+
+// waitpid() collects a child's exit status. Its status word packs two cases: the child exited (with
+// a code 0-255), or it was killed by a signal (a crash: SIGSEGV, SIGABRT; or kill: SIGKILL). Python
+// folds both into `exitcode` (negative for a signal); here we decode them into a small struct.
+struct ChildExit {
+  pid_t pid = 0;
+  bool exited = false;     // it called exit/_exit or returned from main: `code` is valid
+  int code = 0;            // exit code, when exited
+  int signal = 0;          // the signal that ended it, when !exited
+  bool timed_out = false;  // it ran past the time limit and we killed it
+
+  [[nodiscard]] std::string describe() const {
+    std::string what = exited ? fmt::format("exited with code {}", code)
+                              : fmt::format("killed by signal {} ({})", signal, ::strsignal(signal));
+    return timed_out ? what + " after running past its time limit" : what;
+  }
+};
+
+ChildExit decode_wait_status(pid_t pid, int status) {
+  ChildExit result;
+  result.pid = pid;
+  if (WIFEXITED(status)) {
+    result.exited = true;
+    result.code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    result.signal = WTERMSIG(status);
+  }
+  return result;
+}
+
+// A plain waitpid(pid, &status, 0) waits forever: a child stuck in a loop would hang the parent too.
+// So we wait with a time limit: ask without blocking (WNOHANG) every millisecond, and when the limit
+// passes, kill the child with SIGKILL (which cannot be caught or ignored) and collect it. EINTR means
+// a signal interrupted the call: just ask again.
+ChildExit wait_child(pid_t pid, std::chrono::milliseconds limit = 10s) {
+  const auto deadline = pg::Clock::now() + limit;
+  int status = 0;
+  for (;;) {
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid) return decode_wait_status(pid, status);
+    if (done < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "waitpid");
+    if (pg::Clock::now() >= deadline) {
+      ::kill(pid, SIGKILL);
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      ChildExit result = decode_wait_status(pid, status);
+      result.timed_out = true;
+      return result;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+}
+
+// The first demo: the child says who it is and exits with code 0; the parent waits for it.
+ChildExit hello_child() {
+  const pid_t parent = ::getpid();
+  const pid_t pid = fork_child([parent] {
+    fmt::print("  child:  I am pid {}, my parent is pid {} (it said {})\n", ::getpid(), ::getppid(), parent);
+    return 0;
+  });
+  fmt::print("  parent: I am pid {}, fork() gave me my child's pid: {}\n", parent, pid);
+  return wait_child(pid);
+}
+
+// -------------------------------------------------------------------------------------------------
+// 2. Each process has its own memory
+// -------------------------------------------------------------------------------------------------
+// After fork() the child has a *copy* of the parent's memory (copied lazily, page by page, when
+// either side writes: "copy on write"). A global changed in the child is changed in the child's copy
+// only. The child reports what it saw through its exit code here, the smallest channel there is.
+
+int process_basics_global = 10;  // a global variable: one per process, not one per program
+
+struct MemoryDemo {
+  int child_saw = 0;     // the global in the child, after the child added 5
+  int parent_after = 0;  // the global in the parent, after the child finished
+};
+
+MemoryDemo show_separate_memory() {
+  const pid_t pid = fork_child([] {
+    process_basics_global += 5;  // changes the child's copy only
+    return process_basics_global;
+  });
+  const ChildExit child = wait_child(pid);
+  return {child.exited ? child.code : -1, process_basics_global};
+}
+
+// -------------------------------------------------------------------------------------------------
+// 3. Arguments in, exit status out; starting a fresh program with posix_spawn
+// -------------------------------------------------------------------------------------------------
+// A forked child already has the arguments: they are variables the body captured, copied with the
+// rest of memory (Python's `args=(x,)` exists because its `spawn` start method starts a fresh
+// interpreter that has to be *told*). To run another program, a process calls exec, which replaces
+// the program it runs; posix_spawn() does fork + exec in one call, safely and cheaply, and returns
+// an error (instead of a child that fails) when the program cannot be started. Arguments go in as
+// argv, the answer comes back as the exit status (or on a pipe, as in section 5).
+
+struct SpawnResult {
+  int error = 0;  // 0, or why the program could not be started (an errno value)
+  ChildExit exit;
+};
+
+SpawnResult spawn_and_wait(const std::vector<std::string>& args, std::chrono::milliseconds limit = 10s) {
+  std::vector<std::string> storage(args);  // posix_spawn wants mutable, null-terminated char* arrays
+  std::vector<char*> argv;
+  for (auto& arg : storage) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+
+  std::fflush(nullptr);
+  pid_t pid = 0;
+  // posix_spawnp looks argv[0] up in PATH, like a shell does. It returns an error number itself
+  // (it does not set errno).
+  if (const int error = ::posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ); error != 0)
+    return {error, {}};
+  return {0, wait_child(pid, limit)};
+}
+
+// -------------------------------------------------------------------------------------------------
+// 4. A normal exit, or a crash?
+// -------------------------------------------------------------------------------------------------
+// Three children end three ways. One returns an exit code. One crashes: it calls abort(), which is
+// what a failed assert() and std::terminate() (an uncaught exception) do, and abort() raises SIGABRT.
+// One is still running when the parent's
+// time limit passes, so the parent kills it with SIGKILL. The crash stays in the child: the parent
+// carries on and reads what happened from the status. We switch core dumps off in the crashing child,
+// so it leaves no core file behind.
+
+enum class ChildEnding { exit_code_3, crash, run_too_long };
+
+[[noreturn]] void crash_like_a_failed_assert() {
+  const rlimit no_core{0, 0};
+  ::setrlimit(RLIMIT_CORE, &no_core);
+  // The child inherited the parent's signal handlers. A plain program has none for SIGABRT, but a test
+  // runner does (Catch2 reports crashes): put the default action back so the child dies as a plain
+  // program would, without running the parent's handler.
+  std::signal(SIGABRT, SIG_DFL);
+  std::abort();
+}
+
+ChildExit run_child_that(ChildEnding ending, std::chrono::milliseconds limit = 10s) {
+  const pid_t pid = fork_child([ending] {
+    switch (ending) {
+      case ChildEnding::exit_code_3:
+        return 3;
+      case ChildEnding::crash:
+        crash_like_a_failed_assert();
+      case ChildEnding::run_too_long:
+        std::this_thread::sleep_for(60s);  // far longer than the parent will wait
+        return 0;
+    }
+    return 0;
+  });
+  return wait_child(pid, limit);
+}
+
+// -------------------------------------------------------------------------------------------------
+// 5. CPU-heavy work: one chunk after another, then in parallel processes
+// -------------------------------------------------------------------------------------------------
+// The job: count the primes below `limit` by trial division (pure CPU work, no I/O). It is split into
+// `jobs` chunks dealt like cards: the numbers go in blocks of 1,000, and chunk k takes blocks k,
+// k + jobs, k + 2 x jobs, ... Big numbers cost more to test, so dealing the blocks round the table
+// (rather than giving chunk 0 the low numbers) makes every chunk cost about the same.
+
+constexpr long prime_block = 1'000;
+
+bool is_prime(long n) {
+  if (n < 2) return false;
+  for (long d = 2; d * d <= n; ++d)
+    if (n % d == 0) return false;
+  return true;
+}
+
+long count_primes_in_chunk(long limit, int chunk, int jobs) {
+  long count = 0;
+  for (long block_start = chunk * prime_block; block_start < limit; block_start += jobs * prime_block)
+    for (long n = block_start; n < std::min(limit, block_start + prime_block); ++n) count += is_prime(n) ? 1 : 0;
+  return count;
+}
+
+// Sequentially: this process runs the chunks one after another.
+std::vector<long> count_primes_sequentially(long limit, int jobs, pg::Timeline& timeline) {
+  std::vector<long> counts;
+  for (int chunk = 0; chunk < jobs; ++chunk) {
+    auto span = timeline.scope(fmt::format("chunk {}", chunk));
+    counts.push_back(count_primes_in_chunk(limit, chunk, jobs));
+  }
+  return counts;
+}
+
+// The child's answer travels back over a pipe: a one-way byte channel with a read end and a write
+// end. Only bytes cross between processes, so the answer is written as text: a line "count N", then
+// the child's timeline span as one line (pg::Timeline::encode). The monotonic clock is the same in
+// every process, so the parent can put the child's span straight onto its own timeline.
+//
+// write() and read() may move fewer bytes than asked, or be interrupted by a signal (EINTR): both
+// helpers loop. The reader also has a deadline, so a child that never finishes cannot hang the parent.
+// Here the parent only reads, so SIGPIPE (sent to a process that writes to a pipe nobody reads any
+// more) cannot hit it; process_pool_executor, whose parent writes tasks to workers, must ignore it.
+
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+// Read until the writer closes its end (end of file). Returns nullopt at the deadline or on an error.
+std::optional<std::string> read_until_eof(int fd, pg::Clock::time_point deadline) {
+  std::string text;
+  char buffer[4096];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - pg::Clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    pollfd p{fd, POLLIN, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) return std::nullopt;
+    if (ready == 0) continue;  // the loop checks the deadline
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::nullopt;
+    if (n == 0) return text;  // end of file: every write end is closed
+    text.append(buffer, static_cast<std::size_t>(n));
+  }
+}
+
+// In parallel: one child process per chunk, all started before the parent waits for any of them.
+// After fork() both processes hold both ends of the child's pipe. Each side closes the end it does
+// not use: the parent closes the write end at once, so that when the child exits, the last write end
+// is gone and the parent's read() sees end of file. (A later child would otherwise inherit this write
+// end too, and the parent would wait for *that* child to exit as well.) The child closes the read ends
+// it inherited, its own and its older siblings'.
+struct ChildAnswer {
+  long count = -1;
+  pid_t pid = 0;
+  ChildExit exit;
+};
+
+std::vector<ChildAnswer> count_primes_in_processes(long limit, int jobs, pg::Timeline& timeline,
+                                                   std::chrono::milliseconds limit_per_run = 60s) {
+  std::vector<int> read_ends;
+  std::vector<ChildAnswer> answers(static_cast<std::size_t>(jobs));
+  for (int chunk = 0; chunk < jobs; ++chunk) {
+    int fds[2];
+    if (::pipe(fds) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
+    read_ends.push_back(fds[0]);
+    const pid_t pid = fork_child([&, chunk, write_end = fds[1]] {
+      for (int fd : read_ends) ::close(fd);
+      pg::Span span = pg::Timeline::start_span(fmt::format("chunk {}", chunk));
+      const long count = count_primes_in_chunk(limit, chunk, jobs);
+      span.end = pg::Clock::now();
+      const bool sent = write_all(write_end, fmt::format("count {}\n", count) + pg::Timeline::encode(span));
+      ::close(write_end);
+      return sent ? 0 : 1;
+    });
+    ::close(fds[1]);
+    answers[static_cast<std::size_t>(chunk)].pid = pid;
+  }
+
+  // Every child is running now. Collect the answers in chunk order (a slow chunk 0 only delays the
+  // reading; the children keep running meanwhile), then reap each child.
+  const auto deadline = pg::Clock::now() + limit_per_run;
+  for (std::size_t i = 0; i < answers.size(); ++i) {
+    auto text = read_until_eof(read_ends[i], deadline);
+    ::close(read_ends[i]);
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - pg::Clock::now());
+    answers[i].exit = wait_child(answers[i].pid, std::max(left, 1ms));
+    if (!text) continue;
+    const auto newline = text->find('\n');
+    std::string_view first(text->data(), std::min(newline, text->size()));
+    if (first.starts_with("count ")) answers[i].count = std::strtol(first.data() + 6, nullptr, 10);
+    if (newline == std::string::npos) continue;
+    if (auto span = pg::Timeline::decode(std::string_view(*text).substr(newline + 1))) timeline.add(*span);
+  }
+  return answers;
+}
+
+// -------------------------------------------------------------------------------------------------
+// 6. Zombies, and why we reap
+// -------------------------------------------------------------------------------------------------
+// A child that has exited does not vanish: the kernel keeps its pid and exit status until the parent
+// collects them with waitpid(). Until then it is a *zombie* (state Z in `ps`): it uses no memory or
+// CPU, but it holds a pid and a slot in the process table, and a long-running parent that never reaps
+// leaks them until fork() fails. Reaping is what p.join() does in Python. /proc/PID/stat shows the
+// state; after waitpid() the pid is gone.
+
+// The state letter of process `pid` (R running, S sleeping, Z zombie, ...), or 0 if there is none.
+char process_state(pid_t pid) {
+  std::ifstream stat(fmt::format("/proc/{}/stat", pid));
+  std::string line;
+  if (!std::getline(stat, line)) return 0;
+  // "PID (COMMAND) STATE ...": the command may contain spaces and parentheses, so look after the last ')'.
+  const auto paren = line.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= line.size()) return 0;
+  return line[paren + 2];
+}
+
+struct ZombieDemo {
+  pid_t pid = 0;
+  char before_reaping = 0;  // 'Z' once the child has exited
+  char after_reaping = 0;   // 0: the pid is gone
+  ChildExit exit;
+};
+
+ZombieDemo show_zombie(std::chrono::milliseconds limit = 5s) {
+  ZombieDemo demo;
+  demo.pid = fork_child([] { return 0; });
+  // The child exits at once; give it up to `limit` to do so, without reaping it.
+  const auto deadline = pg::Clock::now() + limit;
+  while ((demo.before_reaping = process_state(demo.pid)) != 'Z' && pg::Clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  demo.exit = wait_child(demo.pid, limit);
+  demo.after_reaping = process_state(demo.pid);
+  return demo;
+}
+
+// -------------------------------------------------------------------------------------------------
+// main: run the sections in order
+// -------------------------------------------------------------------------------------------------
+
+#ifndef PLAYGROUND_NO_MAIN  // the tests include this file and bring their own main
+int main(int argc, char** argv) {
+  int jobs = 4;
+  long work = 2'000'000;
+  pg::Flags flags("process_basics", "fork, waitpid, posix_spawn, exit statuses, parallel CPU work, zombies.");
+  flags.add("--jobs", jobs, "number of chunks, and of child processes in section 5", 1, 64);
+  flags.add("--work", work, "count the primes below this number in section 5", 2, 100'000'000);
+  std::string trace_path;
+  flags.add("--trace", trace_path, "also write the timelines to this file for a trace viewer (ui.perfetto.dev)");
+  if (auto status = flags.parse(argc, argv)) return *status;
+  pg::TraceFile trace;
+  if (auto status = trace.open(trace_path)) return *status;
+  // This program never starts a thread, so every fork() below copies a single-threaded process, and
+  // the children may call anything (fmt, malloc) before they _exit().
+
+  pg::banner("1. fork() and waitpid()");
+  fmt::print("  the child {}\n", hello_child().describe());
+
+  pg::banner("2. Each process has its own memory");
+  const MemoryDemo memory = show_separate_memory();
+  fmt::print("  the global started at 10; the child added 5 and saw {}; the parent still sees {}\n", memory.child_saw,
+             memory.parent_after);
+
+  pg::banner("3. Arguments in, exit status out: posix_spawn a fresh program");
+  const std::vector<std::string> command = {"sh", "-c", "echo \"  sh (pid $$) got: $*\"; exit $(($1 * $2))",
+                                            "sh", "6",  "7"};
+  const SpawnResult spawned = spawn_and_wait(command);
+  if (spawned.error != 0) {
+    fmt::print("  could not start sh: {}\n", std::strerror(spawned.error));
+  } else {
+    fmt::print("  sh {} (6 x 7, passed in as arguments)\n", spawned.exit.describe());
+  }
+  const SpawnResult missing = spawn_and_wait({"no-such-program-here"});
+  fmt::print("  starting a program that does not exist: {}\n", std::strerror(missing.error));
+
+  pg::banner("4. A normal exit, or a crash?");
+  fmt::print("  a child that returns 3:            {}\n", run_child_that(ChildEnding::exit_code_3).describe());
+  fmt::print("  a child that calls abort():        {}\n", run_child_that(ChildEnding::crash).describe());
+  fmt::print("  a child that sleeps for a minute:  {}\n", run_child_that(ChildEnding::run_too_long, 200ms).describe());
+  fmt::print("  the parent is fine: a crash in a child stays in the child\n");
+
+  pg::banner(fmt::format("5. Counting primes below {}: {} chunks, then {} processes", work, jobs, jobs));
+  pg::Timeline sequential("sequential");
+  pg::Stopwatch sequential_clock;
+  const auto counts = count_primes_sequentially(work, jobs, sequential);
+  const double sequential_ms = sequential_clock.elapsed_ms();
+  sequential.print();
+  trace.add(sequential);
+  long total = 0;
+  for (long c : counts) total += c;
+  fmt::print("  in this process: {} primes (chunks {}), took {:.0f} ms\n\n", total, counts, sequential_ms);
+
+  pg::Timeline parallel("processes");
+  pg::Stopwatch parallel_clock;
+  const auto answers = count_primes_in_processes(work, jobs, parallel);
+  const double parallel_ms = parallel_clock.elapsed_ms();
+  parallel.print();
+  trace.add(parallel);
+  long parallel_total = 0;
+  for (const auto& a : answers) {
+    fmt::print("  child pid {} answered {}, {}\n", a.pid, a.count, a.exit.describe());
+    parallel_total += a.count;
+  }
+  fmt::print("  in {} processes: {} primes, took {:.0f} ms; speedup {:.1f}x on {} cores\n", jobs, parallel_total,
+             parallel_ms, sequential_ms / std::max(parallel_ms, 1e-3), std::thread::hardware_concurrency());
+
+  pg::banner("6. Zombies, and why we reap");
+  const ZombieDemo zombie = show_zombie();
+  fmt::print("  child {} has exited; before waitpid its state is '{}' (a zombie)\n", zombie.pid,
+             zombie.before_reaping == 0 ? '?' : zombie.before_reaping);
+  fmt::print("  after waitpid ({}), /proc/{} is {}\n", zombie.exit.describe(), zombie.pid,
+             zombie.after_reaping == 0 ? "gone: the pid is free again" : "still there");
+
+  if (!trace.write()) return 1;
+  fmt::print(
+      "\nTakeaway: fork() copies the process, memory and all; the child _exit()s and the parent reaps it\n"
+      "with waitpid(). In C++, choose processes for isolation, not for parallelism: threads already have that.\n");
+  return 0;
+}
+#endif

@@ -1,0 +1,242 @@
+// Checks the claims of multiprocessing/process_pool_executor.cpp on the lesson's own ProcessPool.
+//
+// The pool forks its workers in the test process. That is safe because Catch2 runs tests on one
+// thread and starts none, and a worker never returns into the test runner (worker_main ends in
+// _exit). ThreadSanitizer follows these forks (the workers start no threads), so every test runs in
+// all three presets. Every test ends by checking that no child process, running or zombie, is left.
+// (TEST_CASE names hold no commas or semicolons: CTest's Catch2 discovery splits a name there.)
+#include "multiprocessing/process_pool_executor.cpp"
+
+#include <set>
+
+#include "catch.hpp"
+#include "multiprocessing/children.hpp"
+#include "support.hpp"
+
+namespace {
+bool process_exists(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
+long not_in_the_table(long x) { return x; }
+}  // namespace
+
+TEST_CASE("submit refuses a function that is not in pool_functions before any worker sees it", "[multiprocessing]") {
+  {
+    ProcessPool pool(1);
+    CHECK_THROWS_AS(pool.submit(not_in_the_table, 1), std::invalid_argument);
+    CHECK_FALSE(pool.broken());
+    CHECK(pool.result(pool.submit(square, 6)) == 36);
+  }
+  CHECK(mp_test::no_children_left());
+}
+
+TEST_CASE("map keeps input order even when later tasks finish first", "[multiprocessing]") {
+  {
+    ProcessPool pool(2);
+    // Task 0 sleeps longest, so tasks 1-3 finish before it; map still answers in input order.
+    const std::vector<long> delays = {120, 1, 30, 2};
+    CHECK(pool.map(sleep_ms_then_echo, delays) == delays);
+    const std::vector<long> inputs = {3, -1, 7, 0, 12};
+    CHECK(pool.map(square, inputs) == std::vector<long>{9, 1, 49, 0, 144});
+  }
+  CHECK(mp_test::no_children_left());
+}
+
+TEST_CASE("as_completed yields every task exactly once in the order they finish", "[multiprocessing]") {
+  std::vector<long> order;
+  std::map<long, long> values;
+  {
+    ProcessPool pool(2);
+    std::vector<TaskHandle> pending;
+    for (long ms : {200L, 1L, 20L, 2L, 10L}) pending.push_back(pool.submit(sleep_ms_then_echo, ms));
+    const auto submitted = pending;
+    while (!pending.empty()) {
+      const TaskHandle h = pool.next_completed(pending);
+      order.push_back(h.id);
+      values[h.id] = pool.result(h);
+    }
+    REQUIRE(order.size() == submitted.size());
+    std::set<long> unique(order.begin(), order.end());
+    CHECK(unique.size() == submitted.size());  // each once
+    for (std::size_t i = 0; i < submitted.size(); ++i) CHECK(unique.count(submitted[i].id) == 1);
+    CHECK(values[submitted[0].id] == 200);
+    CHECK(values[submitted[1].id] == 1);
+    CHECK(order.back() == submitted[0].id);  // the 200 ms task finishes last: 1+20+2+10 ms run beside it
+  }
+  CHECK(mp_test::no_children_left());
+}
+
+TEST_CASE("pool results equal the sequential results and the spans come from the workers", "[multiprocessing]") {
+  const std::vector<long> blocks = {0, 1, 2, 3};
+  pg::Timeline sequential("sequential");
+  const auto expected = blocks_sequentially(blocks, sequential);
+  CHECK(expected[0] == 9'592);  // pi(100,000)
+  pg::Timeline timeline("as_completed");
+  std::vector<pid_t> workers;
+  {
+    ProcessPool pool(2, &timeline);
+    workers = pool.worker_pids();
+    auto done = blocks_as_completed(pool, blocks);
+    std::sort(done.begin(), done.end());
+    REQUIRE(done.size() == blocks.size());
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+      CHECK(done[i].first == blocks[i]);
+      CHECK(done[i].second == expected[i]);
+    }
+    CHECK(pool.map(count_primes_in_block, blocks) == expected);
+  }
+  const auto spans = timeline.spans();
+  CHECK(spans.size() == 2 * blocks.size());  // as_completed, then map
+  for (const auto& s : spans) {
+    CHECK(std::find(workers.begin(), workers.end(), s.pid) != workers.end());
+    CHECK(s.start >= timeline.origin());
+    CHECK(s.end >= s.start);
+  }
+  CHECK(mp_test::no_children_left());
+}
+
+TEST_CASE("pool: CPU work on 2 workers is at least 1.5x faster than sequential", "[multiprocessing][timing]") {
+  if (mp_test::skip_without_two_cores(test_support::cores())) return;
+  // 16 blocks: about half a second sequentially, long enough that a short test running beside this
+  // one (ctest runs two at a time) disturbs only part of an attempt.
+  std::vector<long> blocks;
+  for (long b = 0; b < 16; ++b) blocks.push_back(b);
+  double best = 0;
+  {
+    ProcessPool pool(2);
+    for (int attempt = 0; attempt < 3 && best < 1.5; ++attempt) {
+      pg::Timeline sequential("sequential");
+      pg::Stopwatch sequential_clock;
+      const auto expected = blocks_sequentially(blocks, sequential);
+      const double sequential_ms = sequential_clock.elapsed_ms();
+      pg::Stopwatch pool_clock;
+      const auto mapped = pool.map(count_primes_in_block, blocks);
+      const double pool_ms = pool_clock.elapsed_ms();
+      REQUIRE(mapped == expected);
+      best = std::max(best, sequential_ms / pool_ms);
+    }
+  }
+  INFO("best speedup of 3 tries: " << best);
+  CHECK(best >= 1.5);
+  CHECK(mp_test::no_children_left());
+}
+
+TEST_CASE("a worker killed with SIGKILL mid-task gives BrokenProcessPool within a bounded time", "[multiprocessing]") {
+  {
+    ProcessPool pool(1);
+    const TaskHandle victim = pool.submit(sleep_ms_then_echo, 60'000);  // would run a minute
+    const TaskHandle queued = pool.submit(square, 4);                   // waits behind it: one worker
+    const pid_t worker = pool.worker_running(victim);
+    REQUIRE(worker > 0);
+    std::this_thread::sleep_for(20ms);  // let the worker start the task
+    REQUIRE(::kill(worker, SIGKILL) == 0);
+
+    pg::Stopwatch clock;
+    std::string error;
+    try {
+      pool.result(victim, 5s);
+    } catch (const BrokenProcessPool& e) {
+      error = e.what();
+    }
+    CHECK(clock.elapsed() < 3s);  // not the minute the task would have taken, nor the 5 s limit
+    CHECK(error.find(fmt::format("worker process {} was killed by signal 9 (Killed)", worker)) != std::string::npos);
+    CHECK(error.find(fmt::format("while running task {}", victim.id)) != std::string::npos);
+    CHECK(pool.broken());
+    // The queued task is affected too, and new work is refused; neither waits.
+    CHECK_THROWS_AS(pool.result(queued, 1s), BrokenProcessPool);
+    CHECK_THROWS_AS(pool.submit(square, 5), BrokenProcessPool);
+    CHECK_FALSE(process_exists(worker));  // already reaped by the pool
+  }
+  CHECK(mp_test::no_children_left());
+}
+
+TEST_CASE("a task that throws gives TaskFailed and the worker lives on", "[multiprocessing]") {
+  {
+    ProcessPool pool(1);
+    std::string error;
+    try {
+      pool.result(pool.submit(integer_sqrt, -4));
+    } catch (const TaskFailed& e) {
+      error = e.what();
+    }
+    CHECK(error == "integer_sqrt of negative number -4");
+    CHECK_FALSE(pool.broken());
+    CHECK(pool.result(pool.submit(integer_sqrt, 49)) == 7);
+  }
+  CHECK(mp_test::no_children_left());
+}
+
+TEST_CASE("a worker that crashes breaks the pool with a message naming the signal", "[multiprocessing]") {
+  {
+    ProcessPool pool(2);
+    const TaskHandle doomed = pool.submit(crash_worker, 0);
+    CHECK_THROWS_WITH(pool.result(doomed, 5s), Catch::Contains("was killed by signal 6"));
+    CHECK(pool.broken());
+  }
+  CHECK(mp_test::no_children_left());
+}
+
+TEST_CASE("after shutdown no worker process remains", "[multiprocessing]") {
+  ProcessPool pool(3);
+  const auto pids = pool.worker_pids();
+  REQUIRE(pids.size() == 3);
+  for (pid_t pid : pids) CHECK(process_exists(pid));
+  CHECK(pool.result(pool.submit(square, 9)) == 81);
+  pool.shutdown();
+  for (pid_t pid : pids) CHECK_FALSE(process_exists(pid));
+  CHECK(mp_test::no_children_left());
+  CHECK_THROWS_AS(pool.submit(square, 1), std::logic_error);
+}
+
+TEST_CASE("shutdown is bounded: a worker still busy at the time limit is killed and reaped", "[multiprocessing]") {
+  ProcessPool pool(1);
+  const TaskHandle h = pool.submit(sleep_ms_then_echo, 60'000);
+  pg::Stopwatch clock;
+  pool.shutdown(200ms);
+  CHECK(clock.elapsed() >= 200ms);
+  CHECK(clock.elapsed() < 5s);
+  CHECK(mp_test::no_children_left());
+  CHECK_THROWS_WITH(pool.result(h, 1s), Catch::Contains("was killed by signal 9 (Killed) while running task 0"));
+}
+
+TEST_CASE("a round trip costs microseconds: far more than a call and far less than a block of work",
+          "[multiprocessing]") {
+  ProcessPool pool(1);
+  const RoundTrip cost = measure_round_trip(pool, 200);
+  INFO("one at a time: " << cost.one_at_a_time_us << " us, with map: " << cost.pipelined_us << " us");
+  CHECK(cost.one_at_a_time_us > 1.0);  // four system calls and two wake-ups: never under a microsecond
+  CHECK(cost.one_at_a_time_us < 20'000.0);
+  CHECK(cost.pipelined_us > 1.0);
+  pool.shutdown();
+  CHECK(mp_test::no_children_left());
+}
+
+TEST_CASE("process_pool_executor: the program runs and rejects bad flags with exit status 2",
+          "[multiprocessing][flags]") {
+  using test_support::run_program;
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--workers", "x"}, std::vector<std::string>{"--workers", "0"},
+        std::vector<std::string>{"--tasks", "-1"}, std::vector<std::string>{"--bogus"}}) {
+    auto r = run_program(LESSON_BINARY, args);
+    INFO("args: " << args[0] << " stderr: " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.rfind("process_pool_executor: ", 0) == 0);
+    CHECK(r.out.empty());
+  }
+  const std::string path = fmt::format("/tmp/playground-pool-{}.json", ::getpid());
+  auto ok = run_program(LESSON_BINARY, {"--workers", "2", "--tasks", "3", "--round-trips", "50", "--trace", path});
+  CHECK(ok.exit_code == 0);
+  CHECK(ok.out.find("same as sequential: true") != std::string::npos);
+  CHECK(ok.out.find("TaskFailed: integer_sqrt of negative number -4") != std::string::npos);
+  CHECK(ok.out.find("was killed by signal 6") != std::string::npos);
+  CHECK(ok.out.find("shutdown: every worker reaped") != std::string::npos);
+  auto events = test_support::read_trace(path);
+  std::remove(path.c_str());
+  int spans = 0;
+  for (const auto& e : events) {
+    if (e.phase != 'X') continue;
+    ++spans;
+    CHECK(e.dur >= 0);
+    if (e.category != "sequential") CHECK(ok.out.find(std::to_string(e.pid)) != std::string::npos);  // a worker pid
+  }
+  CHECK(spans == 3 * 3);  // sequential, as_completed and map: 3 blocks each
+  CHECK(mp_test::no_children_left());
+}
