@@ -242,6 +242,10 @@ class Child {
     return std::nullopt;
   }
 
+  // The port in the program's "listening on ADDRESS:PORT" line (every echo server here prints one
+  // first), or 0 if no such line came within `limit`.
+  unsigned short listening_port(Millis limit = Millis(5000));
+
   // Everything read from stdout so far, plus whatever comes until EOF or `limit`.
   std::string rest_of_output(Millis limit = Millis(2000)) {
     while (read_line(limit)) {
@@ -289,6 +293,11 @@ inline unsigned short port_after_colon(std::string_view text) {
     if (port > 65535) return 0;
   }
   return static_cast<unsigned short>(port);
+}
+
+inline unsigned short Child::listening_port(Millis limit) {
+  const auto address = wait_for_line("listening on ", limit);
+  return address ? port_after_colon(*address) : 0;
 }
 
 }  // namespace net_test

@@ -194,9 +194,7 @@ TEST_CASE("the C++ client talks to a Python asyncio echo server", "[networking][
   // The bench's asyncio server; --lifetime: it exits by itself even if this test dies without killing it.
   net_test::Child python(PYTHON3_EXECUTABLE,
                          {net_test::bench_path("asyncio_echo_server.py"), "--port", "0", "--lifetime", "60"});
-  const auto address = python.wait_for_line("listening on ", Millis(10'000));
-  REQUIRE(address);
-  const unsigned short port = net_test::port_after_colon(*address);
+  const unsigned short port = python.listening_port(Millis(10'000));
   REQUIRE(port != 0);
 
   auto options = options_for(port);

@@ -303,9 +303,7 @@ TEST_CASE("the program exits 0 within 1 s of SIGINT or SIGTERM, with idle client
   for (const auto& [signal_number, threads] : {std::pair{SIGINT, 1}, std::pair{SIGTERM, 1}, std::pair{SIGINT, 2}}) {
     INFO("signal " << signal_number << ", threads " << threads);
     net_test::Child server(LESSON_BINARY, {"--port", "0", "--threads", std::to_string(threads)});
-    const auto address = server.wait_for_line("listening on ");
-    REQUIRE(address);
-    const unsigned short port = net_test::port_after_colon(*address);
+    const unsigned short port = server.listening_port();
     REQUIRE(port != 0);
     Connection talker(port);
     REQUIRE(talker.send("hello\n"));
@@ -335,9 +333,7 @@ TEST_CASE("the program exits 0 within 1 s of SIGINT or SIGTERM, with idle client
 TEST_CASE("with --quiet the program drops the log line per connection and per line, and keeps the rest",
           "[networking]") {
   net_test::Child server(LESSON_BINARY, {"--port", "0", "--quiet", "--threads", "2"});
-  const auto address = server.wait_for_line("listening on ");
-  REQUIRE(address);
-  const unsigned short port = net_test::port_after_colon(*address);
+  const unsigned short port = server.listening_port();
   REQUIRE(port != 0);
   {
     Connection c(port);
@@ -382,9 +378,7 @@ TEST_CASE("out of file descriptors: failed accepts are logged, and the server re
   return;
 #endif
   net_test::Child server("/bin/sh", {"-c", fmt::format("ulimit -n 32 && exec '{}' --port 0", LESSON_BINARY)});
-  const auto address = server.wait_for_line("listening on ");
-  REQUIRE(address);
-  const unsigned short port = net_test::port_after_colon(*address);
+  const unsigned short port = server.listening_port();
   REQUIRE(port != 0);
 
   constexpr int clients = 40;
