@@ -104,11 +104,11 @@ struct EchoServerConfig {
   std::size_t max_line = 64 * 1024;                // bytes, the '\n' included; a longer line closes the connection
   std::chrono::milliseconds idle_timeout{60'000};  // no byte read or written for this long: close (0: never)
   std::FILE* log = stdout;                         // nullptr: no log line per connection or line (--quiet)
-  int threads = 1;  // threads that will run the io_context; above 1, each session gets a strand (section 10)
+  int threads = 1;  // threads that will run the io_context; above 1, each session gets a strand (section 9)
 };
 
 // The counters are atomics because tests read them from another thread while the server runs, and
-// because with --threads (section 10) sessions on different threads update them at the same time.
+// because with --threads (section 9) sessions on different threads update them at the same time.
 struct EchoServerStats {
   std::atomic<long> accepted{0};
   std::atomic<long> open{0};       // connections open right now
@@ -214,7 +214,7 @@ class EchoServer {
   [[nodiscard]] asio::any_io_executor executor() { return acceptor_.get_executor(); }
 
   // One log line, written with one call: stdio locks the stream for each call, so with several threads
-  // (section 10) two lines may come in either order but never mixed into one another.
+  // (section 9) two lines may come in either order but never mixed into one another.
   template <class... Args>
   void log(fmt::format_string<Args...> format, Args&&... args) {
     if (config_.log == nullptr) return;
