@@ -8,6 +8,7 @@
 // Run it:   build/default/networking/tcp_echo_server --port 8888
 //           then, in a second terminal:   build/default/networking/tcp_echo_client --port 8888
 //           or by hand:                   nc 127.0.0.1 8888      (type lines; Ctrl-C to quit)
+//           On two threads: --threads 2 (section 9). Without the log line per event: --quiet.
 // Build it by hand:
 //   g++ -std=c++20 -O2 -I common networking/tcp_echo_server.cpp -lfmt -pthread -o tcp_echo_server
 //
@@ -23,12 +24,15 @@
 // `drain()` applies backpressure; here the line limit is a dynamic_buffer's maximum size, and the
 // backpressure comes from awaiting each write before reading the next line. Errors arrive as
 // `asio::error_code` values (we ask for them with `as_tuple` instead of exceptions), and Ctrl-C is
-// not a KeyboardInterrupt: it is an event the server awaits like any other.
+// not a KeyboardInterrupt: it is an event the server awaits like any other. And unlike asyncio's one
+// event loop, the same code can run on several threads at once (section 9), with strands keeping each
+// connection's steps in order.
 
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -36,8 +40,9 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <map>
+#include <mutex>
 #include <optional>
-#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -98,11 +103,12 @@ struct EchoServerConfig {
   unsigned short port = 8888;
   std::size_t max_line = 64 * 1024;                // bytes, the '\n' included; a longer line closes the connection
   std::chrono::milliseconds idle_timeout{60'000};  // no byte read or written for this long: close (0: never)
-  std::FILE* log = stdout;
+  std::FILE* log = stdout;                         // nullptr: no log line per connection or line (--quiet)
+  int threads = 1;  // threads that will run the io_context; above 1, each session gets a strand (section 9)
 };
 
-// The counters are atomics only because tests read them from another thread while the server runs;
-// the server itself touches them from its one thread.
+// The counters are atomics because tests read them from another thread while the server runs, and
+// because with --threads (section 9) sessions on different threads update them at the same time.
 struct EchoServerStats {
   std::atomic<long> accepted{0};
   std::atomic<long> open{0};       // connections open right now
@@ -113,8 +119,8 @@ struct EchoServerStats {
   std::atomic<long> idle{0};       // connections closed by the idle timeout
   std::atomic<long> resets{0};     // connections the client reset
   std::atomic<long> accept_errors{0};
-  std::atomic<int> serving_thread{0};              // kernel id of the thread that ran the sessions
-  std::atomic<long> sessions_on_other_threads{0};  // stays 0: one thread serves everyone
+  std::atomic<int> serving_thread{0};   // kernel id of the first thread that started a session
+  std::atomic<int> serving_threads{0};  // how many different threads started sessions (1, or up to --threads)
 };
 
 // How an address and port read in a log line: 127.0.0.1:8888, or [::1]:8888 for IPv6.
@@ -181,8 +187,11 @@ class EchoServer {
   // TIME_WAIT; on Linux it does not let two servers listen on the same port. The backlog is the queue
   // of connections the kernel has completed but we have not accepted yet: the largest the system allows
   // (SOMAXCONN), so a burst of thousands of clients waits in the queue instead of being refused.
+  //
+  // `executor` is the io_context's. The listener runs on executor(): that same executor with one thread,
+  // a strand of it with several (section 9).
   EchoServer(const asio::any_io_executor& executor, EchoServerConfig config)
-      : config_(std::move(config)), acceptor_(executor) {
+      : config_(std::move(config)), io_executor_(executor), acceptor_(serial_executor()) {
     asio::error_code error;
     const auto address = asio::ip::make_address(config_.address, error);
     if (error) throw std::invalid_argument(fmt::format("'{}' is not an IP address", config_.address));
@@ -201,12 +210,17 @@ class EchoServer {
   [[nodiscard]] unsigned short port() const { return local_endpoint().port(); }
   [[nodiscard]] const EchoServerStats& stats() const { return stats_; }
   [[nodiscard]] const EchoServerConfig& config() const { return config_; }
+  // Where accept_loop(), serve_until_signal() and close() run.
+  [[nodiscard]] asio::any_io_executor executor() { return acceptor_.get_executor(); }
 
+  // One log line, written with one call: stdio locks the stream for each call, so with several threads
+  // (section 9) two lines may come in either order but never mixed into one another.
   template <class... Args>
   void log(fmt::format_string<Args...> format, Args&&... args) {
     if (config_.log == nullptr) return;
-    fmt::print(config_.log, format, std::forward<Args>(args)...);
-    std::fputc('\n', config_.log);
+    std::string line = fmt::format(format, std::forward<Args>(args)...);
+    line += '\n';
+    std::fwrite(line.data(), 1, line.size(), config_.log);
     std::fflush(config_.log);  // stdout may be a pipe (a test, `| tee`): show each event as it happens
   }
 
@@ -281,9 +295,9 @@ class EchoServer {
   // The whole life of one connection (Python: `async def handle(reader, writer)`). The socket lives in
   // this coroutine's frame; while it is open, its address sits in `open_` so that close() can reach it.
   asio::awaitable<void> session(tcp::socket socket, long id) {
-    OpenConnection registration(*this, socket);
-    note_serving_thread();
-    const std::string who = fmt::format("[#{} {}]", id, endpoint_text(socket.remote_endpoint(ignored_)));
+    OpenConnection registration(*this, socket, id);
+    asio::error_code ignored;  // for calls whose failure changes nothing (closing what may be closed)
+    const std::string who = fmt::format("[#{} {}]", id, endpoint_text(socket.remote_endpoint(ignored)));
     log("{} connected ({} open)", who, stats_.open.load());
 
     CloseReason reason{};
@@ -302,8 +316,8 @@ class EchoServer {
     // Closing sends FIN (or RST if the client sent bytes we did not read, e.g. the rest of an over-long
     // line: that tells the client its data was dropped). The destructor would close it too; doing it
     // here puts the log line after the fact.
-    socket.shutdown(tcp::socket::shutdown_both, ignored_);
-    socket.close(ignored_);
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
     if (reason == CloseReason::too_long) {
       log("{} closed: {} ({} bytes)", who, reason_text(reason), config_.max_line);
     } else {
@@ -317,6 +331,9 @@ class EchoServer {
   // Each accepted socket is moved into its own session coroutine, started with co_spawn, and the loop
   // goes straight back to accepting: a slow client never delays the next one. co_spawn "dispatches",
   // so the session runs right here until its first co_await (its first read), then the loop continues.
+  // The socket is accepted onto serial_executor(): the io_context itself with one thread, a new
+  // strand with several (section 9); the session is spawned on the socket's executor, so it always
+  // runs where its socket lives.
   //
   // The session's completion handler never rethrows: one broken connection must not take the server
   // down. But it never swallows either (Asio's `detached` would): an unexpected exception is logged.
@@ -328,7 +345,7 @@ class EchoServer {
   asio::awaitable<void> accept_loop() {
     const auto executor = co_await asio::this_coro::executor;
     while (!closing_) {
-      auto [error, socket] = co_await acceptor_.async_accept(nothrow);
+      auto [error, socket] = co_await acceptor_.async_accept(serial_executor(), nothrow);
       if (error == asio::error::operation_aborted || closing_) co_return;
       if (error) {
         ++stats_.accept_errors;
@@ -339,7 +356,8 @@ class EchoServer {
         continue;
       }
       const long id = ++stats_.accepted;
-      asio::co_spawn(executor, session(std::move(socket), id), [this, id](std::exception_ptr failure) {
+      const auto session_executor = socket.get_executor();  // read before the socket is moved away
+      asio::co_spawn(session_executor, session(std::move(socket), id), [this, id](std::exception_ptr failure) {
         if (!failure) return;
         try {
           std::rethrow_exception(failure);
@@ -356,38 +374,80 @@ class EchoServer {
   // Closing a socket cancels its pending read or write: each session wakes with an error, leaves
   // echo_lines, and finishes normally, freeing its frame and socket. So after close() the io_context
   // runs out of work by itself and run() returns: nothing is abandoned mid-flight.
-  // Call it on the server's thread (from another thread: asio::post(io, [&] { server.close(); })).
+  //
+  // Each socket is closed on its session's executor (a job posted there), not here: with several
+  // threads, touching a socket while its session runs on another thread would be a data race
+  // (section 9). With one thread the job simply runs a moment later on the same thread.
+  // Call close() on executor() (from elsewhere: asio::post(server.executor(), [&] { server.close(); })).
   void close() {
-    closing_ = true;
-    acceptor_.close(ignored_);
-    const std::vector<tcp::socket*> sockets(open_.begin(), open_.end());  // sessions leave open_ later
-    for (tcp::socket* socket : sockets) {
-      socket->shutdown(tcp::socket::shutdown_both, ignored_);
-      socket->close(ignored_);
+    std::vector<std::pair<long, asio::any_io_executor>> sessions;
+    {
+      std::lock_guard lock(mutex_);
+      closing_ = true;  // a session that registers from now on closes itself (see OpenConnection)
+      for (const auto& [id, entry] : open_) sessions.emplace_back(id, entry.executor);
     }
+    asio::error_code ignored;
+    acceptor_.close(ignored);
+    for (const auto& [id, session_executor] : sessions)
+      asio::post(session_executor, [this, id = id] { close_session(id); });
   }
-  [[nodiscard]] std::size_t open_connections() const { return open_.size(); }
+  [[nodiscard]] std::size_t open_connections() {
+    std::lock_guard lock(mutex_);
+    return open_.size();
+  }
 
  private:
-  // Adds a session's socket to open_ for as long as the session lives (RAII: however it ends).
+  // Where close() finds an open session: its socket, and the executor the session runs on.
+  struct OpenEntry {
+    tcp::socket* socket;
+    asio::any_io_executor executor;
+  };
+
+  // Adds a session's socket to open_ for as long as the session lives (RAII: however it ends). The
+  // mutex is held for a few lines, never across a co_await.
   class OpenConnection {
    public:
-    OpenConnection(EchoServer& server, tcp::socket& socket) : server_(server), socket_(&socket) {
-      server_.open_.insert(socket_);
+    OpenConnection(EchoServer& server, tcp::socket& socket, long id) : server_(server), id_(id) {
+      std::lock_guard lock(server_.mutex_);
+      server_.open_.emplace(id_, OpenEntry{&socket, socket.get_executor()});
       const long now_open = ++server_.stats_.open;
       if (now_open > server_.stats_.peak_open) server_.stats_.peak_open = now_open;
+      server_.note_serving_thread();
+      if (server_.closing_) {  // accepted just before close(): close() did not see it, so close it now
+        asio::error_code ignored;
+        socket.close(ignored);
+      }
     }
     OpenConnection(const OpenConnection&) = delete;
     OpenConnection& operator=(const OpenConnection&) = delete;
     ~OpenConnection() {
-      server_.open_.erase(socket_);
+      std::lock_guard lock(server_.mutex_);
+      server_.open_.erase(id_);
       --server_.stats_.open;
     }
 
    private:
     EchoServer& server_;
-    tcp::socket* socket_;
+    long id_;
   };
+
+  // Runs on session `id`'s executor, so it never overlaps that session's own code. The session may
+  // have ended since close() posted this: then it is no longer in open_, and there is nothing to do.
+  void close_session(long id) {
+    std::lock_guard lock(mutex_);
+    const auto found = open_.find(id);
+    if (found == open_.end()) return;
+    asio::error_code ignored;
+    found->second.socket->shutdown(tcp::socket::shutdown_both, ignored);
+    found->second.socket->close(ignored);
+  }
+
+  // An executor whose handlers never run two at a time. With one thread, the io_context's executor
+  // is one already; with several, each session (and the listener) gets a strand of its own (section 9).
+  [[nodiscard]] asio::any_io_executor serial_executor() const {
+    if (config_.threads > 1) return asio::make_strand(io_executor_);
+    return io_executor_;
+  }
 
   static CloseReason classify(const asio::error_code& error) {
     if (error == asio::error::connection_reset || error == asio::error::broken_pipe) return CloseReason::reset;
@@ -400,19 +460,23 @@ class EchoServer {
     stats_.bytes += static_cast<long>(bytes);
   }
 
+  // Which threads start sessions: one, or with --threads N up to N. Called with mutex_ held.
   void note_serving_thread() {
-    int expected = 0;
     const int tid = pg::os_thread_id();
-    if (!stats_.serving_thread.compare_exchange_strong(expected, tid) && expected != tid)
-      ++stats_.sessions_on_other_threads;
+    if (std::find(serving_threads_.begin(), serving_threads_.end(), tid) != serving_threads_.end()) return;
+    if (serving_threads_.empty()) stats_.serving_thread = tid;
+    serving_threads_.push_back(tid);
+    stats_.serving_threads = static_cast<int>(serving_threads_.size());
   }
 
-  EchoServerConfig config_;
-  tcp::acceptor acceptor_;
-  EchoServerStats stats_;
-  std::set<tcp::socket*> open_;
-  bool closing_ = false;
-  asio::error_code ignored_;  // for calls whose failure changes nothing (closing what may be closed)
+  EchoServerConfig config_;            // read-only once constructed: safe from any thread
+  asio::any_io_executor io_executor_;  // the io_context's own executor
+  tcp::acceptor acceptor_;             // used only on executor()
+  EchoServerStats stats_;              // atomics
+  std::mutex mutex_;                   // guards open_ and serving_threads_, and orders closing_ with open_
+  std::map<long, OpenEntry> open_;     // by connection id
+  std::vector<int> serving_threads_;
+  std::atomic<bool> closing_{false};  // read without the lock by the accept loop and the sessions
 };
 
 // -------------------------------------------------------------------------------------------------
@@ -421,7 +485,8 @@ class EchoServer {
 // A signal_set turns SIGINT and SIGTERM into an asynchronous event. `accept_loop() || signal` runs
 // both and, when the signal arrives first, cancels the accept loop. Cancelling the accept loop does
 // not reach the sessions it started (they are independent coroutines), so we then call close(),
-// which ends each of them. run() returns soon after, and the program exits 0.
+// which ends each of them. run() returns soon after, and the program exits 0. This coroutine runs on
+// server.executor(), as close() must.
 asio::awaitable<void> serve_until_signal(EchoServer& server, asio::signal_set& signals) {
   auto winner = co_await (server.accept_loop() || signals.async_wait(asio::use_awaitable));
   if (winner.index() == 1) {
@@ -432,21 +497,62 @@ asio::awaitable<void> serve_until_signal(EchoServer& server, asio::signal_set& s
 }
 
 // -------------------------------------------------------------------------------------------------
-// 9. The same server on a background thread (how the tests run it)
+// 9. The same server on N threads (--threads N)
 // -------------------------------------------------------------------------------------------------
-// The io_context runs on a thread of its own, so the caller's thread is free to be a client. Only the
-// port crosses threads at start (it is known before the thread starts); stop() crosses with
-// asio::post, which runs close() on the server's thread, where everything about the server lives.
+// Sections 1-8 are the whole server, on one thread, and one thread is enough for thousands of mostly
+// idle clients. But it uses one core: when clients keep it busy, a second core can help. Asio makes
+// that one line: call io.run() from N threads. They share the io_context's queue of ready handlers
+// and any of them may run any handler, so two handlers can now run *at the same time*, and every
+// piece of state the server shares must be safe for that. Here is each one, and what keeps it safe:
+//
+// - A session's own state (its socket, buffer, deadline, watchdog timer) stays lock-free because
+//   each session runs on its own strand (asio::make_strand, in serial_executor()). A strand is a queue
+//   with one rule: its handlers run one at a time, in order, on whichever thread is free. A session
+//   never runs on two threads at once, so its code is unchanged, while different sessions run in
+//   parallel. The socket is accepted onto the strand and the session co_spawned there (section 6),
+//   so every completion resumes the coroutine on its strand, and `||` (section 5) runs both sides on it.
+// - The listener (acceptor, accept loop, signal wait, close()) runs on one more strand, executor().
+//   Code from outside reaches it with asio::post (a test's stop() below).
+// - The map of open connections, touched by each session as it starts and ends and by close(): a
+//   std::mutex, held for a few lines and never across a co_await (a suspended coroutine may resume on
+//   another thread, and a std::mutex must be unlocked by the thread that locked it).
+// - Closing sockets: close() does not touch them (their sessions may be running on the other thread);
+//   it posts a job to each session's strand, which closes the socket there (section 7). A session
+//   accepted just before close() sees `closing_` when it registers, and closes itself.
+// - Counters are std::atomic, `closing_` is std::atomic<bool>, a log line is one fwrite (section 3),
+//   and the config is only read.
+//
+// With one thread (the default) serial_executor() is the io_context's own executor (no strand), and
+// the mutex is never contended. Shutdown works the same for any N: close() ends every session, the
+// io_context runs out of work, and each thread's run() returns. ThreadSanitizer checks all this: the
+// tests run the server on 2 threads in the tsan preset.
+//
+// The other common design is one io_context per thread, each single-threaded like sections 1-8, with
+// the accept loop handing new sockets to them in turn: no strands needed, but a busy connection cannot
+// move to an idle thread, and shutdown has N event loops to stop.
+void run_on_threads(asio::io_context& io, int threads) {
+  std::vector<std::thread> helpers;
+  for (int i = 1; i < threads; ++i) helpers.emplace_back([&io] { io.run(); });
+  io.run();  // this thread is one of the N
+  for (auto& helper : helpers) helper.join();
+}
+
+// -------------------------------------------------------------------------------------------------
+// 10. The same server on a background thread (how the tests run it)
+// -------------------------------------------------------------------------------------------------
+// The io_context runs on threads of its own (config.threads of them), so the caller's thread is free to
+// be a client. Only the port crosses threads at start (it is known before the threads start); stop()
+// crosses with asio::post, which runs close() on the server's executor.
 class EchoServerThread {
  public:
   explicit EchoServerThread(EchoServerConfig config) : server_(io_.get_executor(), std::move(config)) {
-    asio::co_spawn(io_, server_.accept_loop(), [this](std::exception_ptr failure) {
+    asio::co_spawn(server_.executor(), server_.accept_loop(), [this](std::exception_ptr failure) {
       if (failure) {
-        error_ = failure;  // read by error() after the thread is joined
+        error_ = failure;  // read by error() after the threads are joined
         server_.close();
       }
     });
-    thread_ = std::thread([this] { io_.run(); });
+    thread_ = std::thread([this] { run_on_threads(io_, server_.config().threads); });
   }
   EchoServerThread(const EchoServerThread&) = delete;
   EchoServerThread& operator=(const EchoServerThread&) = delete;
@@ -455,10 +561,10 @@ class EchoServerThread {
   [[nodiscard]] unsigned short port() const { return port_; }
   [[nodiscard]] const EchoServerStats& stats() const { return server_.stats(); }
 
-  // Close everything and wait for the server's thread to finish. Safe to call twice.
+  // Close everything and wait for the server's threads to finish. Safe to call twice.
   void stop() {
     if (!thread_.joinable()) return;
-    asio::post(io_, [this] { server_.close(); });
+    asio::post(server_.executor(), [this] { server_.close(); });
     thread_.join();
   }
   [[nodiscard]] std::exception_ptr error() const { return error_; }
@@ -467,7 +573,7 @@ class EchoServerThread {
   asio::io_context io_;  // declared first, destroyed last: the server's sockets belong to it
   EchoServer server_;
   unsigned short port_ = server_.port();
-  std::thread thread_;
+  std::thread thread_;  // runs run_on_threads(), which starts the other threads and joins them
   std::exception_ptr error_;
 };
 
@@ -484,12 +590,19 @@ int main(int argc, char** argv) {
   int port = config.port;
   int max_line = static_cast<int>(config.max_line);
   int idle_ms = static_cast<int>(config.idle_timeout.count());
-  pg::Flags flags("tcp_echo_server", "A line-based TCP echo server: one coroutine per connection, one thread.");
+  int threads = config.threads;
+  bool quiet = false;
+  pg::Flags flags("tcp_echo_server",
+                  "A line-based TCP echo server: one coroutine per connection, on one thread (or --threads N).");
   flags.add("--address", config.address, "IP address to listen on (127.0.0.1, ::1, 0.0.0.0 for every interface)");
   flags.add("--port", port, "TCP port to listen on (0 picks a free one)", 0, 65535);
   flags.add("--max-line", max_line, "longest line accepted, in bytes with its newline", 2, 64 * 1024 * 1024);
   flags.add("--idle-timeout-ms", idle_ms, "close a connection silent for this long (0: never)", 0, 86'400'000);
+  flags.add("--threads", threads, "threads that run the server (section 9)", 1, 256);
+  flags.add_switch("--quiet", quiet, "no log line per connection or per line (for benchmarks)");
   if (auto status = flags.parse(argc, argv)) return *status;
+  config.threads = threads;
+  if (quiet) config.log = nullptr;
   config.port = static_cast<unsigned short>(port);
   config.max_line = static_cast<std::size_t>(max_line);
   config.idle_timeout = std::chrono::milliseconds(idle_ms);
@@ -517,13 +630,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   fmt::print("listening on {}\n", endpoint_text(server->local_endpoint()));
-  fmt::print("try it: nc {} {}   (max line {} bytes, idle timeout {} ms; Ctrl-C stops)\n",
-             server->local_endpoint().address().to_string(), server->port(), config.max_line, idle_ms);
+  fmt::print("try it: nc {} {}   (max line {} bytes, idle timeout {} ms, {} thread(s){}; Ctrl-C stops)\n",
+             server->local_endpoint().address().to_string(), server->port(), config.max_line, idle_ms, threads,
+             quiet ? ", quiet" : "");
   std::fflush(stdout);  // stdout may be a pipe: whoever waits for "listening on" must see it now
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   int exit_code = 0;
-  asio::co_spawn(io, serve_until_signal(*server, signals), [&](std::exception_ptr failure) {
+  asio::co_spawn(server->executor(), serve_until_signal(*server, signals), [&](std::exception_ptr failure) {
     if (!failure) return;
     // Not rethrown: leaving run() with sessions alive would destroy their frames after the server.
     // We say what happened, close everything, and let run() finish normally.
@@ -532,22 +646,23 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
       fmt::print(stderr, "tcp_echo_server: {}\n", e.what());
     }
-    exit_code = 1;
-    server->close();
+    exit_code = 1;    // read after every thread has finished
+    server->close();  // this handler runs on server->executor(), as close() must
   });
   pg::Stopwatch uptime;
-  io.run();
+  run_on_threads(io, threads);  // one thread by default: plain io.run() (section 9)
 
   pg::banner("3. Summary");
   const auto& stats = server->stats();
-  fmt::print("up {:.1f} s; {} connection(s), at most {} open at once, all on one thread ({} on other threads)\n",
-             uptime.elapsed_ms() / 1000.0, stats.accepted.load(), stats.peak_open.load(),
-             stats.sessions_on_other_threads.load());
+  fmt::print("up {:.1f} s; {} connection(s), at most {} open at once, started on {} of the {} thread(s)\n",
+             uptime.elapsed_ms() / 1000.0, stats.accepted.load(), stats.peak_open.load(), stats.serving_threads.load(),
+             threads);
   fmt::print("echoed {} line(s), {} byte(s); closed {} for over-long lines, {} idle, {} reset by the client\n",
              stats.lines.load(), stats.bytes.load(), stats.too_long.load(), stats.idle.load(), stats.resets.load());
   fmt::print(
       "\nTakeaway: a connection is a coroutine, not a thread: one thread serves them all, each waiting\n"
-      "for its own client, and awaiting each write before the next read keeps memory bounded.\n");
+      "for its own client, and awaiting each write before the next read keeps memory bounded. More\n"
+      "threads (--threads) need a strand per connection, so that each one still runs one step at a time.\n");
   std::fflush(stdout);
   return exit_code;
 }

@@ -1,6 +1,7 @@
-// Helpers for the networking tests: a plain blocking TCP connection whose every read has a time limit,
-// a child process whose stdout can be read line by line with a time limit, and a count of this
-// process's open file descriptors. Nothing here can block forever: a failing test fails, it never hangs.
+// Helpers for the networking tests (the async server, the blocking server and the client): a plain
+// TCP connection whose every read and write has a time limit, a child process whose stdout can be read
+// line by line with a time limit, and a count of this process's open file descriptors. Nothing here
+// can block forever: a failing test fails, it never hangs.
 #pragma once
 
 #include <fmt/format.h>
@@ -38,6 +39,11 @@ using SteadyClock = std::chrono::steady_clock;
 // A file next to this header (the Python scripts the interoperability tests run).
 inline std::string script_path(std::string_view name) {
   return (std::filesystem::path(__FILE__).parent_path() / name).string();
+}
+
+// A file in the repository's bench/ folder (its asyncio echo server serves the bench and the tests).
+inline std::string bench_path(std::string_view name) {
+  return (std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "bench" / name).string();
 }
 
 // How many file descriptors this process has open right now.
@@ -134,6 +140,9 @@ class Connection {
     }
     return out;
   }
+
+  // True when the peer closes (FIN or reset) within `limit` without sending anything more.
+  bool closed_by_peer(Millis limit = Millis(5000)) { return read_to_eof(limit).empty() && eof_; }
 
   // "I am done sending": the peer reads EOF, and we can still read.
   void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
@@ -233,6 +242,10 @@ class Child {
     return std::nullopt;
   }
 
+  // The port in the program's "listening on ADDRESS:PORT" line (every echo server here prints one
+  // first), or 0 if no such line came within `limit`.
+  unsigned short listening_port(Millis limit = Millis(5000));
+
   // Everything read from stdout so far, plus whatever comes until EOF or `limit`.
   std::string rest_of_output(Millis limit = Millis(2000)) {
     while (read_line(limit)) {
@@ -280,6 +293,11 @@ inline unsigned short port_after_colon(std::string_view text) {
     if (port > 65535) return 0;
   }
   return static_cast<unsigned short>(port);
+}
+
+inline unsigned short Child::listening_port(Millis limit) {
+  const auto address = wait_for_line("listening on ", limit);
+  return address ? port_after_colon(*address) : 0;
 }
 
 }  // namespace net_test

@@ -191,10 +191,10 @@ TEST_CASE("a connect that does not complete costs the connect timeout, not a han
 }
 
 TEST_CASE("the C++ client talks to a Python asyncio echo server", "[networking][python]") {
-  net_test::Child python(PYTHON3_EXECUTABLE, {net_test::script_path("asyncio_echo_server.py")});
-  const auto address = python.wait_for_line("listening on ", Millis(10'000));
-  REQUIRE(address);
-  const unsigned short port = net_test::port_after_colon(*address);
+  // The bench's asyncio server; --lifetime: it exits by itself even if this test dies without killing it.
+  net_test::Child python(PYTHON3_EXECUTABLE,
+                         {net_test::bench_path("asyncio_echo_server.py"), "--port", "0", "--lifetime", "60"});
+  const unsigned short port = python.listening_port(Millis(10'000));
   REQUIRE(port != 0);
 
   auto options = options_for(port);
