@@ -24,6 +24,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "catch.hpp"
+
 extern char** environ;
 
 namespace test_support {
@@ -183,6 +185,23 @@ class Watchdog {
   bool disarmed_ = false;
   std::thread thread_;  // started in the constructor body, after the members above exist
 };
+
+// Every lesson rejects a bad flag the same way (see pg::Flags): exit status 2, "PROGRAM: what is wrong"
+// then the usage on stderr, and nothing on stdout, since it stopped before any work. Runs the lesson
+// once per argument list and checks all of that; Catch2's INFO names the arguments of a failure.
+inline void check_rejects_bad_flags(const std::string& path, const std::vector<std::vector<std::string>>& bad_args) {
+  const std::string program = path.substr(path.rfind('/') + 1);
+  for (const auto& args : bad_args) {
+    const auto r = run_program(path, args, std::chrono::seconds(10));
+    std::string shown;
+    for (const auto& a : args) shown += a + " ";
+    INFO("args: " << shown << "stderr: " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.rfind(program + ": ", 0) == 0);
+    CHECK(r.err.find("usage: " + program) != std::string::npos);
+    CHECK(r.out.empty());
+  }
+}
 
 // How many cores the machine has; timing tests that need free cores skip below 2.
 inline unsigned cores() { return std::max(1u, std::thread::hardware_concurrency()); }

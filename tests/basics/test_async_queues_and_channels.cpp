@@ -130,15 +130,8 @@ TEST_CASE("async_queues_and_channels program: runs, answers --help, and rejects 
   auto help = run_program(LESSON_BINARY, {"--help"});
   CHECK(help.exit_code == 0);
   CHECK(help.out.find("usage: async_queues_and_channels") != std::string::npos);
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"--capacity", "-1"}, std::vector<std::string>{"--items", "0"},
-        std::vector<std::string>{"--consumers", "x"}, std::vector<std::string>{"--bogus"}}) {
-    auto r = run_program(LESSON_BINARY, args);
-    INFO("args: " << args[0] << " stderr: " << r.err);
-    CHECK(r.exit_code == 2);
-    CHECK(r.err.rfind("async_queues_and_channels: ", 0) == 0);
-    CHECK(r.out.empty());
-  }
+  test_support::check_rejects_bad_flags(LESSON_BINARY,
+                                        {{"--capacity", "-1"}, {"--items", "0"}, {"--consumers", "x"}, {"--bogus"}});
   auto ok = run_program(LESSON_BINARY, {"--items", "6", "--capacity", "1", "--consume-ms", "5", "--consumers", "2",
                                         "--cross-items", "500"});
   CHECK(ok.exit_code == 0);

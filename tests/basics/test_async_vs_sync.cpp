@@ -63,16 +63,7 @@ TEST_CASE("10,000 coroutines waiting at once still take a small multiple of one 
 
 TEST_CASE("the lesson program rejects bad flags with a message and exit status 2", "[basics][flags]") {
   using test_support::run_program;
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"--tasks", "x"}, std::vector<std::string>{"--tasks", "-1"},
-        std::vector<std::string>{"--bogus"}}) {
-    auto r = run_program(LESSON_BINARY, args);
-    INFO("args: " << args[0] << " stderr: " << r.err);
-    CHECK(r.exit_code == 2);
-    CHECK(r.err.rfind("async_vs_sync: ", 0) == 0);
-    CHECK(r.err.find("usage: async_vs_sync") != std::string::npos);
-    CHECK(r.out.empty());
-  }
+  test_support::check_rejects_bad_flags(LESSON_BINARY, {{"--tasks", "x"}, {"--tasks", "-1"}, {"--bogus"}});
   auto ok = run_program(LESSON_BINARY, {"--tasks", "3", "--delay-ms", "20", "--many", "100"});
   CHECK(ok.exit_code == 0);
   CHECK(ok.out.find("2. Async") != std::string::npos);

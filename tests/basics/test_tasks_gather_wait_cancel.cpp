@@ -204,15 +204,8 @@ TEST_CASE("the lesson program answers --help, rejects bad flags with exit status
   auto help = run_program(LESSON_BINARY, {"--help"});
   CHECK(help.exit_code == 0);
   CHECK(help.out.find("usage: tasks_gather_wait_cancel") != std::string::npos);
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"--delay-ms", "x"}, std::vector<std::string>{"--delay-ms", "0"},
-        std::vector<std::string>{"--steps", "0"}, std::vector<std::string>{"--bogus"}}) {
-    auto r = run_program(LESSON_BINARY, args);
-    INFO("args: " << args[0] << " stderr: " << r.err);
-    CHECK(r.exit_code == 2);
-    CHECK(r.err.rfind("tasks_gather_wait_cancel: ", 0) == 0);
-    CHECK(r.out.empty());
-  }
+  test_support::check_rejects_bad_flags(LESSON_BINARY,
+                                        {{"--delay-ms", "x"}, {"--delay-ms", "0"}, {"--steps", "0"}, {"--bogus"}});
   auto ok = run_program(LESSON_BINARY, {"--delay-ms", "20"});
   CHECK(ok.exit_code == 0);
   CHECK_FALSE(ok.timed_out);

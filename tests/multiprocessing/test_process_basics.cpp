@@ -143,15 +143,8 @@ TEST_CASE("zombies: an exited child is a zombie until waitpid and then its pid i
 TEST_CASE("process_basics: the program runs and rejects bad flags with a message and exit status 2",
           "[multiprocessing][flags]") {
   using test_support::run_program;
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"--jobs", "x"}, std::vector<std::string>{"--jobs", "0"},
-        std::vector<std::string>{"--work", "-5"}, std::vector<std::string>{"--bogus"}}) {
-    auto r = run_program(LESSON_BINARY, args);
-    INFO("args: " << args[0] << " stderr: " << r.err);
-    CHECK(r.exit_code == 2);
-    CHECK(r.err.rfind("process_basics: ", 0) == 0);
-    CHECK(r.out.empty());
-  }
+  test_support::check_rejects_bad_flags(LESSON_BINARY,
+                                        {{"--jobs", "x"}, {"--jobs", "0"}, {"--work", "-5"}, {"--bogus"}});
   auto help = run_program(LESSON_BINARY, {"--help"});
   CHECK(help.exit_code == 0);
   CHECK(help.out.find("--jobs") != std::string::npos);

@@ -212,15 +212,8 @@ TEST_CASE("a round trip costs microseconds: far more than a call and far less th
 TEST_CASE("process_pool_executor: the program runs and rejects bad flags with exit status 2",
           "[multiprocessing][flags]") {
   using test_support::run_program;
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"--workers", "x"}, std::vector<std::string>{"--workers", "0"},
-        std::vector<std::string>{"--tasks", "-1"}, std::vector<std::string>{"--bogus"}}) {
-    auto r = run_program(LESSON_BINARY, args);
-    INFO("args: " << args[0] << " stderr: " << r.err);
-    CHECK(r.exit_code == 2);
-    CHECK(r.err.rfind("process_pool_executor: ", 0) == 0);
-    CHECK(r.out.empty());
-  }
+  test_support::check_rejects_bad_flags(LESSON_BINARY,
+                                        {{"--workers", "x"}, {"--workers", "0"}, {"--tasks", "-1"}, {"--bogus"}});
   const std::string path = fmt::format("/tmp/playground-pool-{}.json", ::getpid());
   auto ok = run_program(LESSON_BINARY, {"--workers", "2", "--tasks", "3", "--round-trips", "50", "--trace", path});
   CHECK(ok.exit_code == 0);

@@ -256,12 +256,5 @@ TEST_CASE("a port in use or a bad address: a one-line message and a non-zero exi
   CHECK(bad_address.err.rfind("blocking_echo_server: bad address 'not-an-address'", 0) == 0);
   CHECK(std::count(bad_address.err.begin(), bad_address.err.end(), '\n') == 1);
 
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"--port", "70000"}, std::vector<std::string>{"--max-line", "0"},
-        std::vector<std::string>{"--bogus"}}) {
-    auto r = test_support::run_program(LESSON_BINARY, args, 10s);
-    INFO("args: " << args[0]);
-    CHECK(r.exit_code == 2);
-    CHECK(r.err.find("usage: blocking_echo_server") != std::string::npos);
-  }
+  test_support::check_rejects_bad_flags(LESSON_BINARY, {{"--port", "70000"}, {"--max-line", "0"}, {"--bogus"}});
 }

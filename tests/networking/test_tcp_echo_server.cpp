@@ -286,15 +286,8 @@ TEST_CASE("a port in use or a bad address is a one-sentence error", "[networking
 }
 
 TEST_CASE("the program rejects bad flags with a message and exit status 2", "[networking][flags]") {
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"--port", "70000"}, std::vector<std::string>{"--port", "x"},
-        std::vector<std::string>{"--max-line", "1"}, std::vector<std::string>{"--threads", "0"}}) {
-    auto r = test_support::run_program(LESSON_BINARY, args, Millis(10'000));
-    INFO("args: " << args[0] << " " << args[1] << " stderr: " << r.err);
-    CHECK(r.exit_code == 2);
-    CHECK(r.err.rfind("tcp_echo_server: ", 0) == 0);
-    CHECK(r.out.empty());
-  }
+  test_support::check_rejects_bad_flags(
+      LESSON_BINARY, {{"--port", "70000"}, {"--port", "x"}, {"--max-line", "1"}, {"--threads", "0"}});
   auto help = test_support::run_program(LESSON_BINARY, {"--help"}, Millis(10'000));
   CHECK(help.exit_code == 0);
   CHECK(help.out.find("--idle-timeout-ms") != std::string::npos);

@@ -69,15 +69,7 @@ TEST_CASE("transfers locking in opposite orders deadlock, bounded by try_lock_fo
 
 TEST_CASE("the lesson program rejects bad flags and runs with small ones", "[threading][flags]") {
   using test_support::run_program;
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"--threads", "0"}, std::vector<std::string>{"--patience-ms", "soon"},
-        std::vector<std::string>{"--bogus"}}) {
-    auto r = run_program(LESSON_BINARY, args);
-    INFO("args: " << args[0] << " stderr: " << r.err);
-    CHECK(r.exit_code == 2);
-    CHECK(r.err.rfind("locks_and_thread_safety: ", 0) == 0);
-    CHECK(r.out.empty());
-  }
+  test_support::check_rejects_bad_flags(LESSON_BINARY, {{"--threads", "0"}, {"--patience-ms", "soon"}, {"--bogus"}});
   const std::string path = fmt::format("/tmp/playground-locks-trace-{}.json", ::getpid());
   auto ok = run_program(LESSON_BINARY, {"--threads", "2", "--racy-increments", "1000", "--increments", "1000",
                                         "--names", "20", "--transfers", "2", "--trace", path});

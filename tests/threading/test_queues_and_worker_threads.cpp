@@ -145,15 +145,7 @@ TEST_CASE("4 producers x 4 consumers x 100,000 items through a bounded queue giv
 
 TEST_CASE("the lesson program rejects bad flags and runs with small ones", "[threading][flags]") {
   using test_support::run_program;
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"--capacity", "0"}, std::vector<std::string>{"--workers", "three"},
-        std::vector<std::string>{"--bogus"}}) {
-    auto r = run_program(LESSON_BINARY, args);
-    INFO("args: " << args[0] << " stderr: " << r.err);
-    CHECK(r.exit_code == 2);
-    CHECK(r.err.rfind("queues_and_worker_threads: ", 0) == 0);
-    CHECK(r.out.empty());
-  }
+  test_support::check_rejects_bad_flags(LESSON_BINARY, {{"--capacity", "0"}, {"--workers", "three"}, {"--bogus"}});
   const std::string path = fmt::format("/tmp/playground-queues-trace-{}.json", ::getpid());
   auto ok = run_program(LESSON_BINARY, {"--workers", "2", "--jobs", "5", "--job-ms", "5", "--failing-job", "1",
                                         "--items", "4", "--capacity", "1", "--consume-ms", "5", "--trace", path});

@@ -138,15 +138,7 @@ TEST_CASE("sync_primitives program: runs, answers --help, and rejects bad flags 
   auto help = run_program(LESSON_BINARY, {"--help"});
   CHECK(help.exit_code == 0);
   CHECK(help.out.find("usage: sync_primitives") != std::string::npos);
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"--limit", "0"}, std::vector<std::string>{"--workers", "x"},
-        std::vector<std::string>{"--bogus"}}) {
-    auto r = run_program(LESSON_BINARY, args);
-    INFO("args: " << args[0] << " stderr: " << r.err);
-    CHECK(r.exit_code == 2);
-    CHECK(r.err.rfind("sync_primitives: ", 0) == 0);
-    CHECK(r.out.empty());
-  }
+  test_support::check_rejects_bad_flags(LESSON_BINARY, {{"--limit", "0"}, {"--workers", "x"}, {"--bogus"}});
   auto ok = run_program(LESSON_BINARY, {"--workers", "4", "--limit", "2", "--work-ms", "20", "--phases", "2"});
   CHECK(ok.exit_code == 0);
   CHECK(ok.out.find("5. stop_source") != std::string::npos);

@@ -101,16 +101,8 @@ TEST_CASE("counter: load-then-store loses updates, fetch_add is exact", "[thread
 
 TEST_CASE("the lesson program rejects bad flags with a message and exit status 2", "[threading][flags]") {
   using test_support::run_program;
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"--threads", "x"}, std::vector<std::string>{"--threads", "0"},
-        std::vector<std::string>{"--delay-ms", "-5"}, std::vector<std::string>{"--bogus"}}) {
-    auto r = run_program(LESSON_BINARY, args);
-    INFO("args: " << args[0] << " stderr: " << r.err);
-    CHECK(r.exit_code == 2);
-    CHECK(r.err.rfind("thread_basics: ", 0) == 0);
-    CHECK(r.err.find("usage: thread_basics") != std::string::npos);
-    CHECK(r.out.empty());
-  }
+  test_support::check_rejects_bad_flags(LESSON_BINARY,
+                                        {{"--threads", "x"}, {"--threads", "0"}, {"--delay-ms", "-5"}, {"--bogus"}});
   auto help = run_program(LESSON_BINARY, {"--help"});
   CHECK(help.exit_code == 0);
   CHECK(help.out.find("--trace") != std::string::npos);

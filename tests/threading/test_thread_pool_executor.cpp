@@ -106,15 +106,7 @@ TEST_CASE("shutdown: join() first and nothing is lost, without it queued tasks a
 
 TEST_CASE("the lesson program rejects bad flags and runs with small ones", "[threading][flags]") {
   using test_support::run_program;
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"--workers", "0"}, std::vector<std::string>{"--tasks", "many"},
-        std::vector<std::string>{"--bogus"}}) {
-    auto r = run_program(LESSON_BINARY, args);
-    INFO("args: " << args[0] << " stderr: " << r.err);
-    CHECK(r.exit_code == 2);
-    CHECK(r.err.rfind("thread_pool_executor: ", 0) == 0);
-    CHECK(r.out.empty());
-  }
+  test_support::check_rejects_bad_flags(LESSON_BINARY, {{"--workers", "0"}, {"--tasks", "many"}, {"--bogus"}});
   const std::string path = fmt::format("/tmp/playground-pool-trace-{}.json", ::getpid());
   auto ok = run_program(LESSON_BINARY, {"--tasks", "4", "--delay-ms", "10", "--cpu-tasks", "2", "--cpu-limit", "10000",
                                         "--step-ms", "5", "--trace", path});
