@@ -243,7 +243,12 @@ EventRun atomic_event_demo(std::chrono::milliseconds delay, pg::Timeline& timeli
 // the std::stop_tokens made from it are what the workers look at: stop_requested() in a loop, or a
 // std::stop_callback, a function registered on a token that runs once when stop is requested
 // (immediately, on the requesting thread), to wake up whatever the worker is blocked on. Here each
-// worker polls in slices of `slice` and also registers a callback that counts and timestamps.
+// worker blocks on a semaphore, and its callback counts, timestamps, and releases that semaphore.
+//
+// Why block instead of polling stop_requested()? request_stop() first sets the flag, then runs the
+// callbacks one by one. A polling worker could see the flag, leave, and destroy its stop_callback
+// before request_stop() reached it, and a callback destroyed before it runs never runs (its
+// destructor just unregisters it). A worker that waits for its own callback cannot miss it.
 //
 // request_stop() returns true only the first time; later calls do nothing, so callbacks never run twice.
 // A callback registered *after* the stop request runs at once, in its constructor. And std::jthread has
@@ -277,12 +282,14 @@ StopRun stop_demo(int workers, std::chrono::milliseconds run_for, std::chrono::m
       threads.emplace_back([&, id, token = source.get_token()] {
         const auto i = static_cast<std::size_t>(id);
         auto span = timeline.scope(fmt::format("worker {}", id));
+        std::binary_semaphore woken{0};
         std::stop_callback on_stop(token, [&, i] {  // runs on the thread that calls request_stop()
           run.callback_at[i] = pg::Clock::now();
           callbacks.fetch_add(1);
+          woken.release();  // wake the worker: this is what a stop_callback is for
         });
         registered.count_down();
-        while (!token.stop_requested()) std::this_thread::sleep_for(slice);  // one slice of work
+        woken.acquire();  // blocked, using no CPU, until stop is requested
         run.worker_stopped_at[i] = pg::Clock::now();
       });  // on_stop unregisters here; if stop was never requested it never runs
     }
