@@ -239,6 +239,23 @@ class Timeline {
 // Trace files: the same spans, for a real trace viewer
 // ---------------------------------------------------------------------------------------------------
 
+// The body of a JSON string for `text` (without the quotes): quotes, backslashes and control
+// characters escaped. Trace files and the benchmark's --json output use it.
+inline std::string json_escape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += fmt::format("\\u{:04x}", static_cast<int>(c));
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 // `--trace FILE` writes the timelines in the Chrome trace event format, which Perfetto
 // (ui.perfetto.dev) and chrome://tracing open: drag the file onto the page. Each span becomes one
 // complete event ("ph":"X") in its real process and thread lane; the timeline's name is the category.
@@ -301,7 +318,7 @@ class TraceFile {
         std::string label =
             s.pid == own_pid ? fmt::format("process {} (main)", s.pid) : fmt::format("process {}", s.pid);
         emit(fmt::format(R"({{"name":"process_name","ph":"M","pid":{},"tid":{},"args":{{"name":"{}"}}}})", s.pid, s.tid,
-                         escape(label)));
+                         json_escape(label)));
       }
       if (std::find(named_threads.begin(), named_threads.end(), std::pair{s.pid, s.tid}) == named_threads.end()) {
         named_threads.emplace_back(s.pid, s.tid);
@@ -312,8 +329,8 @@ class TraceFile {
     for (const auto& e : entries_) {
       const Span& s = e.span;
       emit(fmt::format(R"({{"name":"{}","cat":"{}","ph":"X","ts":{:.3f},"dur":{:.3f},"pid":{},"tid":{}}})",
-                       escape(s.name), escape(e.category), micros(s.start), std::max(0.0, ms(s.end - s.start) * 1000.0),
-                       s.pid, s.tid));
+                       json_escape(s.name), json_escape(e.category), micros(s.start),
+                       std::max(0.0, ms(s.end - s.start) * 1000.0), s.pid, s.tid));
     }
     out += "\n]}\n";
     return out;
@@ -340,21 +357,6 @@ class TraceFile {
     std::string category;
     Span span;
   };
-
-  static std::string escape(std::string_view text) {
-    std::string out;
-    for (char c : text) {
-      if (c == '"' || c == '\\') {
-        out += '\\';
-        out += c;
-      } else if (static_cast<unsigned char>(c) < 0x20) {
-        out += fmt::format("\\u{:04x}", static_cast<int>(c));
-      } else {
-        out += c;
-      }
-    }
-    return out;
-  }
 
   std::FILE* file_ = nullptr;
   std::string path_;

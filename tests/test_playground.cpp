@@ -122,3 +122,10 @@ TEST_CASE("timeline: a span survives the trip through its text form", "[timeline
   CHECK(decoded->thread == 3);
   CHECK_FALSE(pg::Timeline::decode("not a span").has_value());
 }
+
+TEST_CASE("json_escape: quotes, backslashes and control characters are escaped", "[trace]") {
+  CHECK(pg::json_escape("plain task 1") == "plain task 1");
+  CHECK(pg::json_escape("say \"hi\"") == "say \\\"hi\\\"");
+  CHECK(pg::json_escape("C:\\tmp") == "C:\\\\tmp");
+  CHECK(pg::json_escape("tab\there\nline") == "tab\\u0009here\\u000aline");
+}
