@@ -31,9 +31,18 @@
 
 #include <fmt/ranges.h>  // prints a std::vector as [0, 1, 4]
 #include <asio.hpp>
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/channel.hpp>
 #include <asio/experimental/concurrent_channel.hpp>
+// as_tuple ("give me the error as a value instead of throwing it") moved out of asio::experimental:
+// Asio 1.22 has only asio::experimental::as_tuple; newer releases (1.28 and later, as tested here) spell
+// it asio::as_tuple, and 1.38 removed the experimental header. This lesson uses the form its Asio offers.
+#if ASIO_VERSION >= 102800
+#include <asio/as_tuple.hpp>
+using asio::as_tuple;
+#else
+#include <asio/experimental/as_tuple.hpp>
+using asio::experimental::as_tuple;
+#endif
 
 #include <chrono>
 #include <exception>
@@ -50,9 +59,9 @@ using IntChannel = asio::experimental::channel<void(asio::error_code, int)>;
 using SharedIntChannel = asio::experimental::concurrent_channel<void(asio::error_code, int)>;
 
 // Without as_tuple, a receive that fails (closed channel) throws an exception. With as_tuple it returns
-// the error code as a value, which suits a loop that ends on "no more items". (Asio 1.22 has it under
-// asio::experimental; newer versions also spell it asio::as_tuple.)
-constexpr auto as_tuple_awaitable = asio::experimental::as_tuple(asio::use_awaitable);
+// the error code as a value, which suits a loop that ends on "no more items" (see the includes above for
+// where as_tuple lives in each Asio release).
+constexpr auto as_tuple_awaitable = as_tuple(asio::use_awaitable);
 
 // Rethrows a coroutine's exception out of io_context::run(), so no failure is silently lost (the
 // `detached` token would swallow it).

@@ -35,10 +35,28 @@
 
 #include <fmt/ranges.h>  // prints a std::vector as [1, 2, 3]
 #include <asio.hpp>
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
-#include <asio/experimental/deferred.hpp>
 #include <asio/experimental/parallel_group.hpp>
+// deferred ("do not start yet: hand me the operation so a group can start it") moved the same way:
+// asio::experimental::deferred in 1.22, asio::deferred from 1.28 on (as tested here); 1.38 removed the
+// experimental header.
+#if ASIO_VERSION >= 102800
+#include <asio/deferred.hpp>
+using asio::deferred;
+#else
+#include <asio/experimental/deferred.hpp>
+using asio::experimental::deferred;
+#endif
+// as_tuple ("give me the error as a value instead of throwing it") moved out of asio::experimental:
+// Asio 1.22 has only asio::experimental::as_tuple; newer releases (1.28 and later, as tested here) spell
+// it asio::as_tuple, and 1.38 removed the experimental header. This lesson uses the form its Asio offers.
+#if ASIO_VERSION >= 102800
+#include <asio/as_tuple.hpp>
+using asio::as_tuple;
+#else
+#include <asio/experimental/as_tuple.hpp>
+using asio::experimental::as_tuple;
+#endif
 
 #include <array>
 #include <chrono>
@@ -202,9 +220,9 @@ asio::awaitable<void> task_group(Crew& crew, std::chrono::milliseconds delay, Gr
   auto executor = co_await asio::this_coro::executor;
   auto [order, e0, v0, e1, v1, e2, v2] =
       co_await asio::experimental::make_parallel_group(
-          co_spawn(executor, job(crew, "a (slow)", 4 * delay, 1), asio::experimental::deferred),
-          co_spawn(executor, job(crew, "b (fails)", 2 * delay, 2, Ending::fail), asio::experimental::deferred),
-          co_spawn(executor, job(crew, "c (quick)", delay, 3), asio::experimental::deferred))
+          co_spawn(executor, job(crew, "a (slow)", 4 * delay, 1), deferred),
+          co_spawn(executor, job(crew, "b (fails)", 2 * delay, 2, Ending::fail), deferred),
+          co_spawn(executor, job(crew, "c (quick)", delay, 3), deferred))
           .async_wait(asio::experimental::wait_for_one_error(), asio::use_awaitable);
   report.ended = pg::Clock::now();
   report.order = order;
@@ -234,9 +252,9 @@ asio::awaitable<std::size_t> first_of_three_group(Crew& crew, std::chrono::milli
   auto executor = co_await asio::this_coro::executor;
   auto [order, e0, v0, e1, v1, e2, v2] =
       co_await asio::experimental::make_parallel_group(
-          co_spawn(executor, job(crew, "a", 3 * delay, 1), asio::experimental::deferred),
-          co_spawn(executor, job(crew, "b", delay, 2), asio::experimental::deferred),
-          co_spawn(executor, job(crew, "c", 2 * delay, 3), asio::experimental::deferred))
+          co_spawn(executor, job(crew, "a", 3 * delay, 1), deferred),
+          co_spawn(executor, job(crew, "b", delay, 2), deferred),
+          co_spawn(executor, job(crew, "c", 2 * delay, 3), deferred))
           .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
   co_return order[0];
 }
@@ -268,7 +286,7 @@ asio::awaitable<RaceReport> race_failure_first(Crew& crew, std::chrono::millisec
 // FIXED: each operand's failure is a value, so the first to *finish* wins.
 asio::awaitable<RaceReport> race_first_finish(Crew& crew, std::chrono::milliseconds delay) {
   auto executor = co_await asio::this_coro::executor;
-  constexpr auto finish_as_value = asio::experimental::as_tuple(asio::use_awaitable);
+  constexpr auto finish_as_value = as_tuple(asio::use_awaitable);
   pg::Stopwatch clock;
   auto result = co_await (co_spawn(executor, job(crew, "fails fast", delay, 0, Ending::fail), finish_as_value) ||
                           co_spawn(executor, job(crew, "slow", 4 * delay, 1), finish_as_value));
@@ -400,7 +418,7 @@ template <class T>
 asio::awaitable<T> with_deadline(asio::awaitable<T> operation, pg::Clock::time_point deadline) {
   auto executor = co_await asio::this_coro::executor;
   asio::steady_timer timer(executor, deadline);
-  auto result = co_await (co_spawn(executor, std::move(operation), asio::experimental::as_tuple(asio::use_awaitable)) ||
+  auto result = co_await (co_spawn(executor, std::move(operation), as_tuple(asio::use_awaitable)) ||
                           timer.async_wait(asio::use_awaitable));
   if (result.index() == 1) throw timeout_error("timed out");
   auto [error, value] = std::get<0>(std::move(result));

@@ -25,8 +25,17 @@
 // the `||` operator, which cancels whichever side loses.
 
 #include <asio.hpp>
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
+// as_tuple ("give me the error as a value instead of throwing it") moved out of asio::experimental:
+// Asio 1.22 has only asio::experimental::as_tuple; newer releases (1.28 and later, as tested here) spell
+// it asio::as_tuple, and 1.38 removed the experimental header. This lesson uses the form its Asio offers.
+#if ASIO_VERSION >= 102800
+#include <asio/as_tuple.hpp>
+using asio::as_tuple;
+#else
+#include <asio/experimental/as_tuple.hpp>
+using asio::experimental::as_tuple;
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -51,7 +60,7 @@ using namespace asio::experimental::awaitable_operators;  // `a || b` on awaitab
 
 // `co_await op(..., nothrow)` gives a tuple (error_code, result...) instead of throwing. Connection
 // refused, reset, end of file: for a network client these are outcomes to report, not crashes.
-constexpr auto nothrow = asio::experimental::as_tuple(asio::use_awaitable);
+constexpr auto nothrow = as_tuple(asio::use_awaitable);
 
 struct EchoClientOptions {
   std::string host = "127.0.0.1";

@@ -29,8 +29,17 @@
 // connection's steps in order.
 
 #include <asio.hpp>
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
+// as_tuple ("give me the error as a value instead of throwing it") moved out of asio::experimental:
+// Asio 1.22 has only asio::experimental::as_tuple; newer releases (1.28 and later, as tested here) spell
+// it asio::as_tuple, and 1.38 removed the experimental header. This lesson uses the form its Asio offers.
+#if ASIO_VERSION >= 102800
+#include <asio/as_tuple.hpp>
+using asio::as_tuple;
+#else
+#include <asio/experimental/as_tuple.hpp>
+using asio::experimental::as_tuple;
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -65,7 +74,7 @@ using namespace asio::experimental::awaitable_operators;  // `a || b` on awaitab
 // network server meets errors all the time (clients reset, time out, send garbage); they are values to
 // look at, not exceptions. It also avoids a trap of Asio 1.22's `a || b`: it waits for the first
 // operand that *succeeds*, so a coroutine that threw would leave `||` waiting for the other side.
-constexpr auto nothrow = asio::experimental::as_tuple(asio::use_awaitable);
+constexpr auto nothrow = as_tuple(asio::use_awaitable);
 
 // -------------------------------------------------------------------------------------------------
 // 1. Open files: one socket is one file descriptor
