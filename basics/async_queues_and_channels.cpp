@@ -20,12 +20,12 @@
 //   await q.put(x)                 -> co_await ch.async_send(asio::error_code{}, x, use_awaitable)
 //   x = await q.get()              -> auto [ec, x] = co_await ch.async_receive(as_tuple(use_awaitable))
 //   q.put(None) as "no more items" -> ch.async_send(asio::error::eof, 0, ...): the end marker
-//   (no twin; Go's close(ch))      -> ch.close(): every waiting and later receive fails with channel_closed
+//   (no twin; Go's close(ch))      -> ch.close(): receives then fail with channel_closed (section 2: when)
 //   queue.Queue across threads     -> asio::experimental::concurrent_channel (the plain channel is not thread-safe)
 //
 // What differs in C++: a channel carries a *completion signature*, here `void(error_code, int)`, so
 // each message is an error code plus a value, and errors (end of stream, closed) travel in the same
-// stream as data. The channel is still "experimental" in Asio 1.22: the API works, but may change.
+// stream as data. The channel is still in asio::experimental (1.22 to 1.38): it works, but may change.
 // Capacity 0 is allowed and means a rendezvous: every send waits for a receive (asyncio.Queue(0)
 // would instead mean unbounded).
 
@@ -131,27 +131,35 @@ PipelineRun run_pipeline(int items, int capacity, std::chrono::milliseconds per_
 }
 
 // -------------------------------------------------------------------------------------------------
-// 2. Ending the stream: close() drops what is buffered; an end marker does not
+// 2. Ending the stream: an end marker, not close()
 // -------------------------------------------------------------------------------------------------
-// BROKEN: a slow consumer takes item 0 and works on it. Meanwhile the producer puts the other items in
-// the buffer and calls close() straight away, as you would close a Go channel ("no more items").
-// In Asio 1.22, close() marks the channel closed at once: every later receive, even one that would
-// find items in the buffer, completes with `channel_closed`. The buffered items are gone. Nothing
-// crashes and nothing hangs, and that is what makes it dangerous: the data just disappears.
+// NOT PORTABLE: a slow consumer takes item 0 and works on it. Meanwhile the producer puts the other
+// items in the buffer and calls close() straight away, as you would close a Go channel ("no more
+// items"). What happens to the buffered items depends on the Asio release:
+//   - Asio 1.22: close() marks the channel closed at once: every later receive, even one that would
+//     find items in the buffer, completes with `channel_closed`. The buffered items are gone. Nothing
+//     crashes and nothing hangs, and that is what makes it dangerous: the data just disappears.
+//   - Asio 1.28 and later (as tested here; releases in between were not): receives still get the
+//     buffered items, in order, and only then `channel_closed`, as with a Go channel.
+// Code that relies on either behaviour breaks on the other.
 //
-// FIXED: send an end marker after the last item (an error code of eof, like putting None in a Python
-// queue), as section 1 does. The channel keeps order, so the marker is received after every item.
-// Whoever receives it may then close() the channel, which is how section 3 stops several consumers.
+// PORTABLE: send an end marker after the last item (an error code of eof, like putting None in a
+// Python queue), as section 1 does. The channel keeps order, so the marker is received after every
+// item, on every release. Whoever receives it may then close() the channel, which is how section 3
+// stops several consumers.
+
+// What close() does to items still in the buffer, in the Asio this lesson is built with.
+constexpr bool close_drops_buffered_items = ASIO_VERSION < 102800;
 
 asio::awaitable<void> fill_then_close(IntChannel& channel, int items) {
   for (int i = 0; i < items; ++i) co_await channel.async_send(asio::error_code{}, i, asio::use_awaitable);
-  channel.close();  // BROKEN: the consumer has not taken them all yet
+  channel.close();  // NOT PORTABLE: the consumer has not taken them all yet
 }
 
 asio::awaitable<void> count_until_closed(IntChannel& channel, std::chrono::milliseconds per_item, int& received) {
   for (;;) {
     auto [error, item] = co_await channel.async_receive(as_tuple_awaitable);
-    if (error) co_return;  // channel_closed, while items were still buffered
+    if (error) co_return;  // channel_closed (in Asio 1.22 while items were still buffered)
     ++received;
     co_await pause_for(per_item);
   }
@@ -320,10 +328,13 @@ int main(int argc, char** argv) {
 
   pg::banner(fmt::format("2. Ending the stream: close() vs an end marker, {} items", items));
   const int kept = received_after_early_close(items, per_item);
-  fmt::print("  BROKEN: send {} items, then close() at once: the consumer received {}, {} lost\n", items, kept,
-             items - kept);
-  fmt::print("  FIXED:  send {} items, then an end marker: the consumer received {} (section 1 did this)\n", items,
-             roomy_run.received.size());
+  fmt::print("  NOT PORTABLE: send {} items, then close() at once: the consumer received {}, {} lost\n", items,
+             kept, items - kept);
+  fmt::print("    (this is Asio {}.{}.{}: {})\n", ASIO_VERSION / 100000, ASIO_VERSION / 100 % 1000, ASIO_VERSION % 100,
+             close_drops_buffered_items ? "close() drops buffered items; Asio 1.28 and later deliver them first"
+                                        : "close() delivers buffered items first; Asio 1.22 drops them");
+  fmt::print("  PORTABLE: send {} items, then an end marker: the consumer received {} (section 1 did this)\n",
+             items, roomy_run.received.size());
 
   pg::banner(fmt::format("3. Fan-out: {} consumers share {} items of {} ms", consumers, items, consume_ms));
   pg::Timeline fan("fan-out");

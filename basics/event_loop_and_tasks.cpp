@@ -16,7 +16,7 @@
 //   asyncio.create_task(coro)      -> co_spawn(executor, coro, token)           (section 2)
 //   task = create_task(...); await task
 //                                  -> auto task = co_spawn(ex, coro, experimental::use_promise);
-//                                     co_await task.async_wait(use_awaitable)   (section 3)
+//                                     co_await wait_for(task)                   (section 3)
 //   await asyncio.gather(a, b, c)  -> co_await (a && b && c)                     (section 4, fixed set)
 //   await asyncio.gather(*tasks)   -> a vector of promises awaited in order      (section 4, dynamic set)
 //   create_task(...) and forget    -> co_spawn(ex, coro, asio::detached)         (section 5)
@@ -39,6 +39,7 @@
 #if ASIO_VERSION >= 102800
 #include <asio/deferred.hpp>
 #include <asio/experimental/parallel_group.hpp>
+#include <asio/experimental/use_promise.hpp>  // 1.22 declares use_promise in promise.hpp
 #endif
 
 #include <chrono>
@@ -68,10 +69,16 @@ asio::awaitable<void> async_sleep(std::chrono::milliseconds delay) {
 // -------------------------------------------------------------------------------------------------
 // 1. The io_context is the event loop
 // -------------------------------------------------------------------------------------------------
-// An io_context is a queue of work plus the loop that executes it. co_spawn only *queues* a coroutine:
-// it does not run a single line of it. The thread that calls run() becomes the loop: it runs ready
-// work, waits for timers and sockets, runs what they wake, and returns as soon as nothing is left,
-// that is when every task has finished. That is asyncio.run(main()) taken apart into its three steps.
+// An io_context is a queue of work plus the loop that executes it. Each piece of queued work is a
+// *handler*: a function the loop calls once, such as "start this coroutine" or "resume it, its timer
+// has fired". A coroutine runs as a chain of handlers, one per stretch between two co_awaits.
+//
+// Here co_spawn is called from main(), *outside* the loop: no thread is running the loop yet, so
+// co_spawn can only queue the coroutine's first handler; not a single line of it runs. (Called from
+// inside the loop, co_spawn behaves differently: section 2.) The thread that calls run() becomes the
+// loop: it runs ready handlers, waits for timers and sockets, runs the handlers they wake, and returns
+// as soon as nothing is left, that is when every task has finished. That is asyncio.run(main()) taken
+// apart into its three steps: make the loop, hand it the task, run it.
 
 asio::awaitable<void> logged_task(std::string name, std::chrono::milliseconds delay, EventLog& log) {
   log.push_back(name + ": started");
@@ -117,7 +124,7 @@ inline void run_coroutine(asio::awaitable<void> main_task) {
 }
 
 // -------------------------------------------------------------------------------------------------
-// 2. co_spawn runs the child at once; create_task only schedules it
+// 2. Inside the loop, co_spawn runs the child at once; create_task only schedules it
 // -------------------------------------------------------------------------------------------------
 // Called from a coroutine that is already running on the io_context, co_spawn *dispatches* the child:
 // it runs on the spot, before co_spawn returns, up to its first co_await. Only then does the parent
@@ -163,9 +170,9 @@ asio::awaitable<void> parent_spawns_like_create_task(EventLog& log) {
 //     tasks = [asyncio.create_task(fetch(d)) for d in delays]
 //     results = [await t for t in tasks]
 // each fetch must start *before* we wait for any of them, and we need a handle to wait on later.
-// In Asio 1.22 that handle is experimental::promise: co_spawn(..., use_promise) starts the task now and
-// returns the promise; `co_await task.async_wait(use_awaitable)` waits for it and returns its value (or
-// rethrows its exception). While we wait for the first, the others are already waiting on their timers,
+// That handle is experimental::promise: co_spawn(..., use_promise) starts the task now and returns the
+// promise; `co_await wait_for(task)` (below) waits for it and returns its value (or rethrows its
+// exception). While we wait for the first, the others are already waiting on their timers,
 // so the total is the longest task, not the sum. (Unlike an asyncio task, a promise destroyed before it
 // completes cancels its task: keep it until you have awaited it.)
 
@@ -188,6 +195,18 @@ asio::awaitable<std::vector<int>> await_each_in_turn(std::vector<std::chrono::mi
 
 using IntTask = asio::experimental::promise<void(std::exception_ptr, int)>;
 
+// Waiting for a promise is spelled differently across Asio releases: 1.22 has `task.async_wait(token)`;
+// newer releases (1.28 and later, as tested here) call the promise itself, `task(token)`. Both start
+// the same wait; use_awaitable makes it something a coroutine can co_await.
+template <typename Promise>
+auto wait_for(Promise& task) {
+#if ASIO_VERSION >= 102800
+  return task(asio::use_awaitable);
+#else
+  return task.async_wait(asio::use_awaitable);
+#endif
+}
+
 // Start every fetch, then await them one by one: together, total = the longest delay.
 asio::awaitable<std::vector<int>> start_all_then_await(std::vector<std::chrono::milliseconds> delays,
                                                        pg::Timeline& timeline) {
@@ -199,7 +218,7 @@ asio::awaitable<std::vector<int>> start_all_then_await(std::vector<std::chrono::
                              asio::experimental::use_promise));
   }
   std::vector<int> results;
-  for (auto& task : tasks) results.push_back(co_await task.async_wait(asio::use_awaitable));
+  for (auto& task : tasks) results.push_back(co_await wait_for(task));
   co_return results;
 }
 
@@ -290,7 +309,7 @@ asio::awaitable<std::string> await_failing_job_handle(std::chrono::milliseconds 
   auto executor = co_await asio::this_coro::executor;
   auto task = co_spawn(executor, failing_job(delay, log), asio::experimental::use_promise);  // FIXED: keep it
   try {
-    co_await task.async_wait(asio::use_awaitable);  // ... and await it: the exception comes out here
+    co_await wait_for(task);  // ... and await it: the exception comes out here
   } catch (const std::exception& e) {
     co_return std::string(e.what());
   }
@@ -435,11 +454,14 @@ int run_lesson(int argc, char** argv) {
   // outside run() only queues the task; run() then returns by itself once the task has finished.
   pg::banner("1. The io_context is the event loop");
   print_log(loop_lifecycle(delay));
-  fmt::print("  nothing ran before run(); run() returned once the only task had finished\n");
+  fmt::print(
+      "  nothing ran before run(); run() returned once the only task had finished.\n"
+      "  (A handler is one piece of work the loop ran, such as the task's start up to its co_await on the\n"
+      "  timer, or its resumption when the timer fired; the count includes Asio's own bookkeeping steps.)\n");
 
   // The same parent twice. In the first log the child's first line sits *between* the parent's two
   // lines; in the second, posted one, the parent finishes its lines before the child starts.
-  pg::banner("2. co_spawn runs the child at once; create_task only schedules it");
+  pg::banner("2. Inside the loop, co_spawn runs the child at once; create_task only schedules it");
   EventLog inline_order;
   run_coroutine(parent_spawns_inline(inline_order));
   fmt::print("  co_spawn from inside the loop (runs the child inline until its first co_await):\n");

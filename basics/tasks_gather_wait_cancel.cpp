@@ -2,8 +2,8 @@
 //
 // What you will see: (1) gather with && and what one failure does to it, then a task group that
 // cancels the rest on the first failure and keeps the original error; (2) waiting for the first task
-// to finish, with every loser cancelled and cleaned up; (3) the Asio 1.22 trap where || waits for the
-// first *success*, and its fix; (4) cancelling a running task from outside, and a CPU loop that cannot
+// to finish, with every loser cancelled and cleaned up; (3) || waits for the first *success*, not the
+// first to finish, and how to race on finishing instead; (4) cancelling a running task from outside, and a CPU loop that cannot
 // be cancelled until it checks; (5) timeouts: a reusable with_timeout(op, duration), and one deadline
 // shared by several awaits in a row. Every task holds a counted resource: the count returns to 0.
 //
@@ -25,9 +25,11 @@
 //   async with asyncio.timeout(t): ...   -> co_await with_deadline(steps(), deadline) (section 5)
 //
 // What differs in C++:
-//   - asyncio.gather lets the other tasks run on when one fails; && cancels them, and in Asio 1.22 may
-//     throw asio::multiple_exceptions that holds only the *left* operand's exception.
-//   - Asio 1.22's || ends at the first *success*: a failing operand does not end the race (asio#900).
+//   - asyncio.gather lets the other tasks run on when one fails; && cancels them, and may throw
+//     asio::multiple_exceptions, whose first_exception() is the *left* operand's exception.
+//   - || ends at the first *success*: a failing operand does not end the race. Both are what Asio
+//     documents for its awaitable operators ("wait for both operations to succeed", "wait for one
+//     operation to succeed"), in every release from 1.22 to 1.38.
 //   - Cancellation is a request delivered to the operation the task is waiting on; it surfaces as an
 //     exception at that co_await. Code between two co_awaits (a CPU loop) never sees it unless it asks.
 //   - After a cancellation, every later co_await in that task throws again, so cleanup that must await
@@ -95,6 +97,7 @@ struct Crew {
   std::vector<std::string> log;  // "b: finished", "a: cancelled", "c: failed", in the order they happened
   int live = 0;                  // resources held right now
   int acquired = 0;              // resources ever taken
+  std::vector<std::string> planned;  // "a 300 ms": how long each job would run if nobody stopped it
 };
 
 class Resource {
@@ -119,6 +122,7 @@ enum class Ending { succeed, fail };
 asio::awaitable<int> job(Crew& crew, std::string name, std::chrono::milliseconds delay, int value,
                          Ending ending = Ending::succeed) {
   Resource held(crew);
+  crew.planned.push_back(fmt::format("{} {} ms", name, delay.count()));
   auto span = crew.timeline.scope(name);
   try {
     co_await async_sleep(delay);
@@ -176,8 +180,8 @@ inline void run_coroutine(asio::awaitable<void> main_task) {
 // 1. Gather with &&, one failure, and a task group
 // -------------------------------------------------------------------------------------------------
 // `co_await (a && b)` runs both and returns both results. When one of them throws, && cancels the other
-// and, once both have ended, throws. In Asio 1.22 the cancelled sibling throws too (operation_aborted),
-// so with two exceptions in hand && throws asio::multiple_exceptions, and its first_exception() is the
+// and, once both have ended, throws. The cancelled sibling throws too (operation_aborted), so with two
+// exceptions in hand && throws asio::multiple_exceptions, and its first_exception() is the
 // *left* operand's. Put the failing task on the left and you get its error; put it on the right and
 // first_exception() is the left one's "cancelled": the error that caused it all is gone.
 
@@ -218,6 +222,9 @@ struct GroupReport {
 
 asio::awaitable<void> task_group(Crew& crew, std::chrono::milliseconds delay, GroupReport& report) {
   auto executor = co_await asio::this_coro::executor;
+  // The group's result is unpacked with a structured binding, C++'s tuple unpacking (Python:
+  // `order, e0, v0, e1, v1, e2, v2 = result`): `order` lists the member indexes in the order they
+  // ended, then each member gives its exception_ptr (empty when it succeeded) and its value.
   auto [order, e0, v0, e1, v1, e2, v2] =
       co_await asio::experimental::make_parallel_group(
           co_spawn(executor, job(crew, "a (slow)", 4 * delay, 1), deferred),
@@ -260,9 +267,10 @@ asio::awaitable<std::size_t> first_of_three_group(Crew& crew, std::chrono::milli
 }
 
 // -------------------------------------------------------------------------------------------------
-// 3. The 1.22 trap: || waits for the first *success*
+// 3. || waits for the first *success*, not the first to finish
 // -------------------------------------------------------------------------------------------------
-// In Asio 1.22, || ends when an operand *succeeds*; an operand that throws is simply out of the race.
+// || ends when an operand *succeeds*; an operand that throws is simply out of the race (Asio documents
+// it as "wait for one operation to succeed", in every release from 1.22 to 1.38).
 // So `fails_fast || slow` does not end when fails_fast fails: it waits for slow, and you never learn
 // about the failure. (asyncio.wait(FIRST_COMPLETED) returns at the failure.) The fix is to turn the
 // failure into a value, so that failing counts as finishing: co_spawn the task with the token
@@ -291,6 +299,9 @@ asio::awaitable<RaceReport> race_first_finish(Crew& crew, std::chrono::milliseco
   auto result = co_await (co_spawn(executor, job(crew, "fails fast", delay, 0, Ending::fail), finish_as_value) ||
                           co_spawn(executor, job(crew, "slow", 4 * delay, 1), finish_as_value));
   const double took = clock.elapsed_ms();
+  // `result` is a std::variant: it holds the outcome of whichever operand won, and index() says which
+  // (like a Python Union plus a tag). std::visit calls the lambda with the alternative it holds; both
+  // are (exception_ptr, int) tuples here, so std::get<0> takes out the exception, empty on success.
   auto error = std::visit([](auto& outcome) { return std::get<0>(outcome); }, result);
   co_return RaceReport{result.index(), describe(error), took};
 }
@@ -404,7 +415,7 @@ asio::awaitable<int> crunch_checking(int slices, std::chrono::milliseconds slice
 // -------------------------------------------------------------------------------------------------
 // asyncio.wait_for(op, t) as a reusable helper: race the operation against a timer with ||. If the
 // timer wins, || cancels the operation (its cleanup runs), and with_timeout throws timeout_error, a
-// clear error of its own rather than a bare "cancelled". Section 3's trap matters here: a plain
+// clear error of its own rather than a bare "cancelled". Section 3 matters here: a plain
 // `op || timer` would let a *failing* op wait out the whole timeout and then report a timeout, so the
 // op's outcome is taken as a value (as_tuple) and its own error is rethrown when it fails.
 // with_deadline is the same with an absolute time, which is what several awaits can share.
@@ -433,7 +444,8 @@ asio::awaitable<T> with_timeout(asio::awaitable<T> operation, std::chrono::milli
 
 #if ASIO_VERSION >= 103100
 // Asio 1.31 and newer have this built in: the cancel_after token adapter cancels the operation when
-// the time is up. The caller then sees operation_aborted, not a timeout_error. (Not built by Asio 1.22.)
+// the time is up. The caller then sees operation_aborted, not a timeout_error. (Compiled only with
+// Asio 1.31 or newer; main() then runs it next to with_timeout.)
 template <class T>
 asio::awaitable<T> with_timeout_cancel_after(asio::awaitable<T> operation, std::chrono::milliseconds timeout) {
   co_return co_await co_spawn(co_await asio::this_coro::executor, std::move(operation),
@@ -484,6 +496,7 @@ asio::awaitable<DeadlineReport> steps_under_deadline(Crew& crew, int steps, std:
 void show(const Crew& crew, pg::TraceFile& trace) {
   crew.timeline.print();
   trace.add(crew.timeline);
+  fmt::print("  planned: {} (a cancelled span stops short of that)\n", fmt::join(crew.planned, ", "));
   fmt::print("  how each ended: {}\n  resources still held: {} (of {} taken)\n", crew.log, crew.live, crew.acquired);
 }
 
@@ -508,8 +521,11 @@ int run_lesson(int argc, char** argv) {
     Crew crew(failing_on_left ? "gather (failing left)" : "gather (failing right)");
     const auto failure = run_coroutine(gather_with_failure(crew, delay, failing_on_left));
     show(crew, trace);
-    fmt::print("  {} threw {} '{}'\n\n", failing_on_left ? "co_await (fails && slow)" : "co_await (slow && fails)",
+    fmt::print("  {} threw {} '{}'\n", failing_on_left ? "co_await (fails && slow)" : "co_await (slow && fails)",
                failure.multiple ? "multiple_exceptions, first_exception() =" : "just", failure.error);
+    fmt::print("  {}\n\n", failure.error == "fails failed"
+                                ? "the error that caused it all reached the caller"
+                                : "the error that caused it all, 'fails failed', is lost: only the log shows it");
   }
   {
     Crew crew("task group");
@@ -540,7 +556,7 @@ int run_lesson(int argc, char** argv) {
 
   // Compare the two times: the broken race waits for the slow task although the other failed at one
   // delay; the fixed one ends at the failure and cancels the slow task.
-  pg::banner("3. The 1.22 trap: || waits for the first success");
+  pg::banner("3. || waits for the first success, not the first to finish");
   {
     Crew crew("|| with a failure");
     const auto broken = run_coroutine(race_failure_first(crew, delay));
@@ -603,6 +619,23 @@ int run_lesson(int argc, char** argv) {
     fmt::print("  long (5 x delay) under a 1 x delay timeout: {}\n", long_outcome);
     fmt::print("  quick (delay / 2): {}\n  failing: its own error, at once: '{}'\n\n", quick, failing_outcome);
 
+#if ASIO_VERSION >= 103100
+    // The built-in form, from Asio 1.31: the same long task under cancel_after.
+    Crew built_in_crew("cancel_after");
+    std::string built_in_outcome;
+    try {
+      run_coroutine(with_timeout_cancel_after(job(built_in_crew, "long", 5 * delay, 1), delay));
+      built_in_outcome = "returned (the machine stalled for longer than the whole task)";
+    } catch (const std::system_error& e) {
+      built_in_outcome = fmt::format("{} (error {}: the caller cannot tell a timeout from other cancellations)",
+                                     e.code().message(), e.code().value());
+    }
+    show(built_in_crew, trace);
+    fmt::print("  long under asio::cancel_after(1 x delay): {}\n\n", built_in_outcome);
+#else
+    fmt::print("  (Asio 1.31 and later also have asio::cancel_after; this Asio is older, so it is not shown)\n\n");
+#endif
+
     Crew steps_crew("shared deadline");
     const auto budget = steps * delay - delay / 2;
     const auto report = run_coroutine(steps_under_deadline(steps_crew, steps, delay, budget));
@@ -613,7 +646,7 @@ int run_lesson(int argc, char** argv) {
 
   if (!trace.write()) return 1;
   fmt::print(
-      "\nTakeaway: run tasks in a group so none outlives its caller; || ends at the first success in 1.22,\n"
+      "\nTakeaway: run tasks in a group so none outlives its caller; || ends at the first success,\n"
       "so turn failures into values; cancellation reaches only a co_await; bound every wait with a deadline.\n");
   return 0;
 }

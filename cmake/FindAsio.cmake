@@ -27,6 +27,14 @@ if(Asio_FOUND AND NOT TARGET Asio::Asio)
     INTERFACE_INCLUDE_DIRECTORIES "${Asio_INCLUDE_DIR}"
     INTERFACE_COMPILE_DEFINITIONS "ASIO_STANDALONE"
     INTERFACE_LINK_LIBRARIES Threads::Threads)
+  # Asio turns on co_await support only for compilers it recognises. Asio 1.22 looks for clang's old
+  # <experimental/coroutine> header, which libstdc++ does not have, so with clang every coroutine lesson
+  # fails ("no template named 'awaitable'"). Clang 14 and newer support C++20 coroutines, and newer Asio
+  # releases (1.28 and later, as tested here) detect that; for older ones we say so ourselves.
+  # (By hand: add -DASIO_HAS_CO_AWAIT=1 to the clang++ command.)
+  if(CMAKE_CXX_COMPILER_ID MATCHES "Clang" AND Asio_VERSION VERSION_LESS 1.28)
+    set_property(TARGET Asio::Asio APPEND PROPERTY INTERFACE_COMPILE_DEFINITIONS "ASIO_HAS_CO_AWAIT=1")
+  endif()
 endif()
 
 mark_as_advanced(Asio_INCLUDE_DIR)

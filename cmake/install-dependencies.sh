@@ -1,29 +1,35 @@
 #!/usr/bin/env bash
 # Installs everything the playground needs to build and run its tests, from the system's packages.
 #
-#   Debian 12 / Ubuntu 22.04+:  bash cmake/install-dependencies.sh   (uses sudo when not root)
+#   Debian 12 / Ubuntu 24.04:  bash cmake/install-dependencies.sh           (uses sudo when not root)
+#   ... and clang 16 too:      bash cmake/install-dependencies.sh --clang   (for the `clang` and
+#                              `asio-1.38-clang` presets; Debian 12's clang-16 package)
 #
-# Other systems (install the same things, then run `cmake --workflow --preset default`):
-#   Fedora:   sudo dnf install gcc-c++ cmake ninja-build ccache asio-devel fmt-devel catch2-devel python3
-#   Homebrew: brew install cmake ninja ccache asio fmt catch2 python
-#             (macOS has no gettid and no MAP_ANONYMOUS shared-atomic guarantees; the lessons target Linux.)
+# Other systems: README.md, "Where it runs", lists the same packages for Fedora, Arch and Homebrew.
+# Linux only (fork, robust process-shared mutexes, /proc); on macOS or Windows use a Linux VM or WSL2.
 set -euo pipefail
 
 packages=(
-  g++            # C++20 compiler with coroutines (g++ 10 or newer)
+  g++            # C++20 compiler with coroutines (g++ 12 is the oldest tested)
   cmake          # 3.25 or newer, for `cmake --workflow`
   ninja-build    # the build tool the presets use
   ccache         # makes rebuilds near-instant
-  libasio-dev    # standalone Asio (headers only), 1.22 or newer
+  libasio-dev    # standalone Asio (headers only), 1.22 or newer (Ubuntu 22.04's 1.18 is too old)
   libfmt-dev     # {fmt}, for printing
   catch2         # Catch2 2.13 (Debian 12) or 3.x: the test framework
   python3        # the networking interoperability tests talk to Python's asyncio
 )
 
+case "${1:-}" in
+  "") ;;
+  --clang) packages+=(clang-16) ;;  # clang 16 with the system's libstdc++
+  *) echo "usage: bash cmake/install-dependencies.sh [--clang]" >&2; exit 2 ;;
+esac
+
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "install-dependencies: this script uses apt-get (Debian/Ubuntu)." >&2
   echo "Elsewhere install: a C++20 compiler, cmake >= 3.25, ninja, ccache, asio, fmt, catch2, python3" >&2
-  echo "(see the top of this script for Fedora and Homebrew commands)." >&2
+  echo "(README.md, \"Where it runs\", has the commands for Fedora, Arch and Homebrew)." >&2
   exit 1
 fi
 

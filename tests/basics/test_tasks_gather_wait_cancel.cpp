@@ -80,7 +80,8 @@ TEST_CASE("wait for the first: || and wait_for_one name the winner, every loser 
   }
 }
 
-TEST_CASE("the || trap: a failing operand does not end the race, as_tuple makes it finish first", "[basics]") {
+TEST_CASE("|| waits for the first success: a failing operand does not end the race, as_tuple makes it finish first",
+          "[basics]") {
   const test_support::Watchdog watchdog(limit, "or trap");
   Crew broken_crew("broken");
   const auto broken = run_coroutine(race_failure_first(broken_crew, step));
@@ -171,6 +172,27 @@ TEST_CASE("with_timeout: a long task ends near the timeout with timeout_error, a
   CHECK(crew.live == 0);
 }
 
+#if ASIO_VERSION >= 103100
+TEST_CASE("cancel_after (Asio 1.31+): the task is cancelled at the time limit, the caller sees operation_aborted",
+          "[basics]") {
+  const test_support::Watchdog watchdog(limit, "cancel_after");
+  Crew crew("cancel_after");
+  pg::Stopwatch clock;
+  asio::error_code seen;
+  try {
+    run_coroutine(with_timeout_cancel_after(job(crew, "long", 10 * step, 1), step));
+  } catch (const std::system_error& e) {
+    seen = e.code();
+  }
+  const auto took = clock.elapsed();
+  CHECK(seen == asio::error::operation_aborted);
+  CHECK(took >= step);
+  CHECK(took < 5 * step);  // the task alone would take 10 x step
+  CHECK(logged(crew, "long: cancelled"));
+  CHECK(crew.live == 0);
+}
+#endif
+
 TEST_CASE("one deadline shared by a sequence of awaits cuts the sequence", "[basics]") {
   const test_support::Watchdog watchdog(limit, "shared deadline");
   Crew crew("deadline");
@@ -209,7 +231,7 @@ TEST_CASE("the lesson program answers --help, rejects bad flags with exit status
   auto ok = run_program(LESSON_BINARY, {"--delay-ms", "20"});
   CHECK(ok.exit_code == 0);
   CHECK_FALSE(ok.timed_out);
-  for (const char* text : {"1. Gather", "2. Wait for the first", "3. The 1.22 trap", "4. Cancel", "5. Timeouts",
+  for (const char* text : {"1. Gather", "2. Wait for the first", "3. || waits for the first success", "4. Cancel", "5. Timeouts",
                            "the group raised 'b (fails) failed'", "timeout_error: timed out", "Takeaway"})
     CHECK(ok.out.find(text) != std::string::npos);
   CHECK(ok.out.find("resources still held: 0") != std::string::npos);
@@ -225,8 +247,12 @@ TEST_CASE("trace file: --trace writes every section's timeline", "[basics][trace
   std::vector<std::string> categories;
   for (const auto& e : events)
     if (e.phase == 'X' && (categories.empty() || categories.back() != e.category)) categories.push_back(e.category);
-  const std::vector<std::string> expected = {
+  std::vector<std::string> expected = {
       "gather (failing left)", "gather (failing right)", "task group",       "first with ||", "first with wait_for_one",
-      "|| with a failure",     "|| with as_tuple",       "cancelled worker", "with_timeout",  "shared deadline"};
+      "|| with a failure",     "|| with as_tuple",       "cancelled worker", "with_timeout"};
+#if ASIO_VERSION >= 103100
+  expected.push_back("cancel_after");  // section 5 also runs the built-in form
+#endif
+  expected.push_back("shared deadline");
   CHECK(categories == expected);
 }
