@@ -1,0 +1,52 @@
+// SOLUTION exact_counter (the exercise is exercises/threading/exact_counter.cpp).
+//
+// Why it works: fetch_add(1) is one indivisible read-modify-write (on x86 a single `lock xadd`). No
+// thread can write between its read and its write, so no visit is lost, and because it is an atomic
+// operation there is no data race for ThreadSanitizer to find. A std::mutex held across the whole
+// read-add-write (std::lock_guard inside the loop) is just as correct, and slower.
+//
+// A tempting wrong fix the test rejects: a plain `int counter` with `++counter`. At -O2 the compiler
+// often turns each thread's loop into one addition, so the count may come out right, but two threads
+// writing one plain int is a data race, undefined behaviour: ThreadSanitizer reports it and the test
+// fails under the tsan build. Locking a mutex around the read and, separately, around the write fails
+// even without it: the gap between the two steps is still there, and updates are still lost.
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <latch>
+#include <thread>
+#include <vector>
+
+#include "playground.hpp"
+
+int count_visits(int threads, int visits_each) {
+  std::atomic<int> counter{0};
+  std::latch start(threads);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&] {
+      start.arrive_and_wait();
+      for (int i = 0; i < visits_each; ++i) {
+        counter.fetch_add(1);  // read, add and write in one step: nothing can slip in between
+      }
+    });
+  }
+  for (auto& worker : workers) worker.join();
+  return counter.load();
+}
+
+#ifndef PLAYGROUND_NO_MAIN
+int main(int argc, char** argv) {
+  int threads = 4;
+  int visits = 20'000;
+  pg::Flags flags("exact_counter", "Solution: threads share a counter, and it is exact.");
+  flags.add("--threads", threads, "threads counting at once", 1, 64);
+  flags.add("--visits", visits, "visits each thread records", 0, 10'000'000);
+  if (auto status = flags.parse(argc, argv)) return *status;
+  const int counted = count_visits(threads, visits);
+  const long expected = static_cast<long>(threads) * visits;
+  fmt::print("counted {} of {} visits ({} lost)\n", counted, expected, expected - counted);
+  return counted == expected ? 0 : 1;
+}
+#endif

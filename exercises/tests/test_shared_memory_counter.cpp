@@ -1,0 +1,27 @@
+// Test for the exercise shared_memory_counter: the count over several processes is exact, run after run.
+#include EXERCISE_SOURCE
+
+#include "catch.hpp"
+#include "support.hpp"
+
+TEST_CASE("shared_memory_counter: processes x visits, every run", "[exercise]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(30),
+                                        "shared_memory_counter: count_in_processes() never returned");
+  constexpr int processes = 4;
+  constexpr int visits_each = 10'000;
+  constexpr long expected = static_cast<long>(processes) * visits_each;
+  for (int run = 1; run <= 3; ++run) {
+    const long counted = count_in_processes(processes, visits_each);
+    INFO("run " << run << ": counted " << counted << " of " << expected << " visits");
+    if (counted == 0) {
+      FAIL(
+          "the parent counted 0: the children changed their own copies; the counter must live in the "
+          "memory mapped with MAP_SHARED");
+    }
+    if (counted != expected) {
+      FAIL(expected - counted << " visits were lost: a process writes between another's read and its write "
+                                 "(a std::mutex would not help: each process has its own copy); make the "
+                                 "update one step");
+    }
+  }
+}
