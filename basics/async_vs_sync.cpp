@@ -1,4 +1,5 @@
 // async_vs_sync: waiting for many things at once does not need many threads.
+// New to C++ or Asio? PRIMER.md, at the top of the repository, explains the words used here with Python analogies.
 //
 // What you will see: the same N tasks, each waiting `--delay-ms`, run twice. First with a blocking
 // sleep, so they run one after another and take N x delay. Then as C++20 coroutines that await an

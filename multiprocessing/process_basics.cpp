@@ -1,4 +1,5 @@
 // process_basics: a process is a running program with its own memory; fork() copies this one.
+// New to C++ or Asio? PRIMER.md, at the top of the repository, explains the words used here with Python analogies.
 //
 // What you will see: a child made with fork() and waited for with waitpid(); a child that changes a
 // global while the parent's copy stays as it was; a fresh program started with posix_spawn(), given

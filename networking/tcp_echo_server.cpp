@@ -1,4 +1,5 @@
 // tcp_echo_server: one coroutine per connection lets one thread serve thousands of TCP clients.
+// New to C++ or Asio? PRIMER.md, at the top of the repository, explains the words used here with Python analogies.
 //
 // What you will see: the server prints `listening on 127.0.0.1:8888` and then one log line per event:
 // a client connects, a line arrives (shown shortened if long), a connection closes and why. Every

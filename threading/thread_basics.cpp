@@ -1,4 +1,5 @@
 // thread_basics: a std::thread runs a function at the same time as the rest of your program.
+// New to C++ or Asio? PRIMER.md, at the top of the repository, explains the words used here with Python analogies.
 //
 // What you will see: a thread created, started and joined; arguments passed by value and by
 // reference; several threads waiting at the same time (their spans overlap on the timeline); a
