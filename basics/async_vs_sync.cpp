@@ -1,4 +1,5 @@
 // async_vs_sync: waiting for many things at once does not need many threads.
+// New to C++ or Asio? PRIMER.md, at the top of the repository, explains the words used here with Python analogies.
 //
 // What you will see: the same N tasks, each waiting `--delay-ms`, run twice. First with a blocking
 // sleep, so they run one after another and take N x delay. Then as C++20 coroutines that await an
@@ -146,3 +147,27 @@ int main(int argc, char** argv) {
   return 0;
 }
 #endif
+
+// -------------------------------------------------------------------------------------------------
+// Try this: change one thing, predict what the output will show, then run it. The answers below were
+// checked on Asio 1.22. For a code change, rebuild with `cmake --build build/default --target
+// async_vs_sync`, and undo it afterwards with `git checkout basics/async_vs_sync.cpp`.
+// -------------------------------------------------------------------------------------------------
+// 1. Run `build/default/basics/async_vs_sync --tasks 20 --delay-ms 100 --many 0`. How long do
+//    sections 1 and 2 take now?
+//    Answer: section 1 about 2,000 ms (20 x 100 ms, one after another); section 2 still about 100 ms:
+//    twenty pending timers cost the loop no more time than five. The speedup grows with the tasks (~20x).
+//
+// 2. In fetch_async, replace the two timer lines with `std::this_thread::sleep_for(delay);` (it stays
+//    a coroutine: it still has its co_return). What does section 2's timeline look like?
+//    Answer: like section 1: the spans sit end to end, the section takes tasks x delay, speedup 1.0x.
+//    sleep_for blocks the one thread that runs the io_context, so no other coroutine can start while
+//    one sleeps. Never block inside a coroutine (basics/blocking_work_in_async shows the fix).
+//
+// 3. In run_async, delete the line `io.run();`. What do section 2's results and timeline show?
+//    Answer: "async: no spans recorded", results [0, 0, 0, 0, 0], "took 0 ms". co_spawn from outside
+//    the loop only queues a task; without run() no line of fetch_async ever runs, and the queued tasks
+//    are destroyed with the io_context when run_async returns.
+//
+// Next: basics/event_loop_and_tasks.cpp: what the io_context does with the tasks you give it, how
+// co_spawn differs from asyncio.create_task, and how to gather results.

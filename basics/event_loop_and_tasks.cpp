@@ -549,3 +549,24 @@ int main(int argc, char** argv) {
   }
 }
 #endif
+
+// -------------------------------------------------------------------------------------------------
+// Try this: change one thing, predict what the output will show, then run it. The answers below were
+// checked on Asio 1.22. Rebuild with `cmake --build build/default --target event_loop_and_tasks`, and
+// undo a change with `git checkout basics/event_loop_and_tasks.cpp`.
+// -------------------------------------------------------------------------------------------------
+// 1. In parent_spawns_inline, add `co_await asio::post(executor, asio::use_awaitable);` just before
+//    `log.push_back("parent: after co_spawn");`. Which order does section 2's first log show now?
+//    Answer: parent: before co_spawn / child: runs up to its first co_await / child: resumed /
+//    parent: after co_spawn. The child ran inline and queued its own post first; the parent's post
+//    went into the queue behind it, and the queue is first in, first out, so the child resumes (and
+//    finishes) before the parent does.
+//
+// 2. In abandon_pending_task, delete the line `io.stop();` in the completion handler. What does 5b
+//    print?
+//    Answer: the loop now stops after about 4 x delay (about 400 ms with the default flags), not
+//    delay / 2; "reached its end: true" and "during run(): true". run() returns only when no work is
+//    left, and the detached job's timer is work: without stop() the job runs to its end.
+//
+// Next: basics/tasks_gather_wait_cancel.cpp: gather when a task fails, wait for the first, cancel
+// and time out.

@@ -660,3 +660,32 @@ int main(int argc, char** argv) {
   }
 }
 #endif
+
+// -------------------------------------------------------------------------------------------------
+// Try this: change one thing, predict what the output will show, then run it. The answers below were
+// checked on Asio 1.22. Rebuild with `cmake --build build/default --target tasks_gather_wait_cancel`,
+// and undo a change with `git checkout basics/tasks_gather_wait_cancel.cpp`.
+// -------------------------------------------------------------------------------------------------
+// 1. In crunch_checking, delete the line `co_await asio::post(executor, asio::use_awaitable);` but
+//    keep the cancellation check. What does section 4's FIXED line say?
+//    Answer: "ran 10/10 slices ... completed", like the BROKEN loop. The cancel is sent by a timer
+//    handler, and on a one-thread loop that handler can only run when the coroutine gives the thread
+//    back. Checking cancellation_state without ever suspending finds nothing: a check is only useful
+//    after a co_await that lets others run.
+//
+// 2. In worker_with_cleanup, delete the line `co_await asio::this_coro::reset_cancellation_state();`.
+//    What happens to the cleanup in section 4?
+//    Answer: the flush's async_sleep throws operation_aborted at once: the "worker cleanup" span is
+//    0 ms long, the log stops at "worker: cancelled, flushing" ("worker: cleanup done" is missing),
+//    and the worker ends at the moment the cancel was sent instead of a quarter delay later. The
+//    Resource is still released ("resources still held: 0"): destructors run however the task ends.
+//
+// 3. In task_group, replace `wait_for_one_error()` with `wait_for_all()`. What changes in section 1's
+//    task group?
+//    Answer: a is no longer cancelled: its span runs the full 4 x delay and the group ends there
+//    (about 400 ms) instead of at b's failure; the log says "a (slow): finished"; completion order
+//    [2, 1, 0]; the group still raises 'b (fails) failed'. That is asyncio.gather without
+//    return_exceptions, which also lets the others run on; a TaskGroup cancels them.
+//
+// Next: basics/async_queues_and_channels.cpp: coroutines that hand items to each other through a
+// channel, Asio's asyncio.Queue.

@@ -1,4 +1,5 @@
 // process_basics: a process is a running program with its own memory; fork() copies this one.
+// New to C++ or Asio? PRIMER.md, at the top of the repository, explains the words used here with Python analogies.
 //
 // What you will see: a child made with fork() and waited for with waitpid(); a child that changes a
 // global while the parent's copy stays as it was; a fresh program started with posix_spawn(), given
@@ -486,3 +487,25 @@ int main(int argc, char** argv) {
   return 0;
 }
 #endif
+
+// -------------------------------------------------------------------------------------------------
+// Try this: change one thing, predict what the output will show, then run it. The answers below were
+// checked on this machine (g++ 12, Linux). Rebuild with `cmake --build build/default --target
+// process_basics`, and undo a change with `git checkout multiprocessing/process_basics.cpp`.
+// -------------------------------------------------------------------------------------------------
+// 1. In count_primes_in_processes, delete the parent's `::close(fds[1]);` (the line after the
+//    fork_child call), then run `build/default/multiprocessing/process_basics --jobs 2 --work 200000`.
+//    Answer: section 5 takes a full minute, then prints "processes: no spans recorded", "answered -1"
+//    for every child and "-2 primes". The children finished in milliseconds and exited with code 0,
+//    but read() sees end of file only when every write end is closed, and the parent still holds one
+//    of each: it waits for itself until its 60 s deadline. Close the ends you do not use.
+//
+// 2. In fork_child, delete the line `std::fflush(nullptr);`, then run
+//    `build/default/multiprocessing/process_basics --jobs 2 --work 200000 | cat`.
+//    Answer: section 5's "in this process: ... primes" line appears three times. With stdout going to
+//    a pipe, printed text waits in a buffer; each fork copies that buffer, and the parent and both
+//    children each write it out. In a terminal stdout is flushed at every newline, so nothing is
+//    repeated there: the bug shows up only when the output is redirected.
+//
+// Next: multiprocessing/process_pool_executor.cpp: a pool of worker processes, tasks and results as
+// messages over pipes.

@@ -502,3 +502,22 @@ int main(int argc, char** argv) {
   return healthy ? 0 : 1;
 }
 #endif
+
+// -------------------------------------------------------------------------------------------------
+// Try this: predict what the output will show, then run it. The answers below were checked on this
+// machine (Linux). Each needs the server in one terminal and a client in another.
+// -------------------------------------------------------------------------------------------------
+// 1. Start `build/default/networking/blocking_echo_server --port 8888 --max-connections 2`, then run
+//    `build/default/networking/tcp_echo_client --port 8888 --clients 5 --lines 3 --pause-ms 100`.
+//    Answer: two clients are served; the server logs "refused, already 2 open (--max-connections)" for
+//    the other three, which report "the server closed the connection before echoing line 1" (the
+//    client exits with status 1). The cap on connections is a cap on threads.
+//
+// 2. Start the server without a cap, run `build/default/networking/tcp_echo_client --port 8888
+//    --clients 200 --lines 4 --pause-ms 500`, and while it runs count the server's threads with
+//    `ls /proc/$(pgrep -n blocking_echo_server)/task | wc -l`. Then count again after the client ends.
+//    Answer: 202 while the clients are connected (one per connection, plus the server's own two), 2 once
+//    they have gone. networking/tcp_echo_server serves the same 200 clients on 1 thread.
+//
+// Next: that was the last lesson. The README's Results section measures what you have read: coroutines,
+// threads and processes on the same workloads, and these echo servers under load (bench/bench.cpp).
