@@ -68,22 +68,33 @@ asio::awaitable<int> fetch_async(int id, std::chrono::milliseconds delay, pg::Ti
 }
 
 // co_spawn starts a coroutine on the io_context (Python: asyncio.create_task). The last argument is
-// what to do when it finishes: this handler stores the result in the task's own slot, so results
-// come back in task order whatever order the tasks finish in. If a task threw, the handler rethrows
-// and the exception leaves io_context::run() here instead of being lost.
-std::vector<int> run_async(int tasks, std::chrono::milliseconds delay, pg::Timeline& timeline) {
+// what to do when it finishes: the handler made by store_result puts the result in the task's own
+// slot, so results come back in task order whatever order the tasks finish in. If a task threw, the
+// handler rethrows and the exception leaves io_context::run() instead of being lost.
+auto store_result(std::vector<int>& results, int id) {
+  return [&results, id](std::exception_ptr error, int value) {
+    if (error) std::rethrow_exception(error);
+    results[static_cast<std::size_t>(id)] = value;
+  };
+}
+
+// Task `id` waits delays[id]; with unequal delays the tasks finish in another order than they started.
+std::vector<int> run_async(const std::vector<std::chrono::milliseconds>& delays, pg::Timeline& timeline) {
   asio::io_context io;
-  std::vector<int> results(static_cast<std::size_t>(tasks));
-  for (int id = 0; id < tasks; ++id) {
-    co_spawn(io, fetch_async(id, delay, timeline), [&results, id](std::exception_ptr error, int value) {
-      if (error) std::rethrow_exception(error);
-      results[static_cast<std::size_t>(id)] = value;
-    });
+  std::vector<int> results(delays.size());
+  for (std::size_t id = 0; id < delays.size(); ++id) {
+    const int task = static_cast<int>(id);
+    co_spawn(io, fetch_async(task, delays[id], timeline), store_result(results, task));
   }
   // Nothing has run yet: co_spawn only queued the tasks. run() executes them on *this* thread and
   // returns when no work is left, that is when every task has finished.
   io.run();
   return results;
+}
+
+// The lesson's case: `tasks` tasks that all wait the same `delay`.
+std::vector<int> run_async(int tasks, std::chrono::milliseconds delay, pg::Timeline& timeline) {
+  return run_async(std::vector<std::chrono::milliseconds>(static_cast<std::size_t>(tasks), delay), timeline);
 }
 
 // -------------------------------------------------------------------------------------------------

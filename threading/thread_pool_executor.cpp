@@ -182,13 +182,11 @@ std::vector<int> collect_in_submission_order(int tasks, int workers, std::chrono
   std::vector<std::future<int>> futures;
   for (int id = 0; id < tasks; ++id)
     futures.push_back(asio::post(pool, asio::use_future([id, tasks, step, &timeline] {
-                                   return slow_square(id, delay_of(id, tasks, step), timeline);
+                                   slow_square(id, delay_of(id, tasks, step), timeline);
+                                   return id;  // the result names its task, so we can show which one we got
                                  })));
   std::vector<int> received;
-  for (int id = 0; id < tasks; ++id) {
-    futures[static_cast<std::size_t>(id)].get();  // waits for task id, however long the later ones took
-    received.push_back(id);
-  }
+  for (auto& f : futures) received.push_back(f.get());  // waits for each task in turn, however long it takes
   pool.join();
   return received;
 }

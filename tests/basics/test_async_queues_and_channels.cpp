@@ -129,6 +129,23 @@ TEST_CASE("concurrent_channel carries every item across threads, in order", "[ba
   }
 }
 
+TEST_CASE("across threads: the producer's exception comes back through use_future", "[basics]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(20), "producer's exception");
+  // The same producer and the same co_spawn(pool, ..., use_future) as run_across_threads, on a channel
+  // closed before it starts: its first send fails on the pool thread, and get() rethrows that here.
+  asio::io_context io;
+  asio::thread_pool pool(1);
+  SharedIntChannel channel(io, 1);
+  channel.close();
+  CrossThreadRun run;
+  pg::Timeline timeline("closed");
+  auto produced = co_spawn(pool, produce_on_pool(channel, 3, run, timeline), asio::use_future);
+  REQUIRE(produced.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  pool.join();
+  CHECK_THROWS_AS(produced.get(), asio::system_error);
+  CHECK(timeline.spans().size() == 1);  // the producer ran, and failed
+}
+
 TEST_CASE("async_queues_and_channels program: runs, answers --help, and rejects bad flags with exit status 2",
           "[basics][flags]") {
   using test_support::run_program;

@@ -17,6 +17,8 @@ pg::Clock::duration total(const pg::Timeline& t) {
 }  // namespace
 
 TEST_CASE("blocking: tasks run one after another and take at least tasks x delay", "[basics]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(20),
+                                        "blocking: tasks run one after another and take at least tasks x delay");
   pg::Timeline timeline("blocking");
   auto results = run_blocking(tasks, delay, timeline);
   auto spans = timeline.spans_by_start();
@@ -27,6 +29,8 @@ TEST_CASE("blocking: tasks run one after another and take at least tasks x delay
 }
 
 TEST_CASE("async: every pair of tasks overlaps, on the loop's one thread, in about one delay", "[basics]") {
+  const test_support::Watchdog watchdog(
+      std::chrono::seconds(20), "async: every pair of tasks overlaps, on the loop's one thread, in about one delay");
   pg::Timeline timeline("async");
   auto results = run_async(tasks, delay, timeline);
   auto spans = timeline.spans();
@@ -41,14 +45,41 @@ TEST_CASE("async: every pair of tasks overlaps, on the loop's one thread, in abo
 }
 
 TEST_CASE("results come back in task order, whatever order the tasks finish in", "[basics]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(20), "results in task order");
   pg::Timeline blocking("blocking");
-  pg::Timeline async("async");
   const std::vector<int> expected = {0, 1, 4, 9, 16, 25, 36, 49, 64, 81};
   CHECK(run_blocking(tasks, std::chrono::milliseconds(1), blocking) == expected);
-  CHECK(run_async(tasks, std::chrono::milliseconds(1), async) == expected);
+  // Task i waits (5 - i) x 25 ms: the last one started finishes first, 25 ms apart.
+  std::vector<std::chrono::milliseconds> delays;
+  for (int i = 0; i < 5; ++i) delays.push_back((5 - i) * std::chrono::milliseconds(25));
+  pg::Timeline async("async");
+  CHECK(run_async(delays, async) == std::vector<int>{0, 1, 4, 9, 16});
+  auto spans = async.spans();  // in the order they finished
+  REQUIRE(spans.size() == 5);
+  CHECK(spans.front().name == "task 4");
+  CHECK(spans.back().name == "task 0");
+}
+
+TEST_CASE("a task's exception leaves io_context::run() through its completion handler", "[basics]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(20), "a task's exception leaves run()");
+  asio::io_context io;
+  std::vector<int> results(2, -1);
+  pg::Timeline timeline("fails");
+  co_spawn(io, fetch_async(0, std::chrono::milliseconds(5), timeline), store_result(results, 0));
+  co_spawn(
+      io,
+      []() -> asio::awaitable<int> {
+        throw std::runtime_error("task 1 failed");
+        co_return 0;
+      }(),
+      store_result(results, 1));
+  REQUIRE_THROWS_WITH(io.run(), "task 1 failed");
+  CHECK(results[1] == -1);  // no result stored for the failed task
 }
 
 TEST_CASE("10,000 coroutines waiting at once still take a small multiple of one delay", "[basics]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(20),
+                                        "10,000 coroutines waiting at once still take a small multiple of one delay");
   const std::chrono::milliseconds long_delay{100};
   pg::Timeline timeline("many");
   pg::Stopwatch clock;
@@ -62,6 +93,8 @@ TEST_CASE("10,000 coroutines waiting at once still take a small multiple of one 
 }
 
 TEST_CASE("the lesson program rejects bad flags with a message and exit status 2", "[basics][flags]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(50),
+                                        "the lesson program rejects bad flags with a message and exit status 2");
   using test_support::run_program;
   test_support::check_rejects_bad_flags(LESSON_BINARY, {{"--tasks", "x"}, {"--tasks", "-1"}, {"--bogus"}});
   auto ok = run_program(LESSON_BINARY, {"--tasks", "3", "--delay-ms", "20", "--many", "100"});
@@ -71,6 +104,8 @@ TEST_CASE("the lesson program rejects bad flags with a message and exit status 2
 }
 
 TEST_CASE("trace file: --trace writes one complete event per span, with the real pid and tid", "[basics][trace]") {
+  const test_support::Watchdog watchdog(
+      std::chrono::seconds(50), "trace file: --trace writes one complete event per span, with the real pid and tid");
   const std::string path = fmt::format("/tmp/playground-trace-{}.json", ::getpid());
   auto r =
       test_support::run_program(LESSON_BINARY, {"--tasks", "3", "--delay-ms", "10", "--many", "0", "--trace", path});

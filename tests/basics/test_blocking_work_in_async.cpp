@@ -3,6 +3,8 @@
 
 #include <map>
 
+#include <set>
+
 #include "catch.hpp"
 #include "support.hpp"
 
@@ -95,6 +97,21 @@ TEST_CASE("a strand serialises handlers on a 2-thread io_context: none overlap, 
     CHECK(spans[i].name == fmt::format("handler {}", i));  // started in the order posted
     for (std::size_t j = i + 1; j < spans.size(); ++j) CHECK_FALSE(pg::overlap(spans[i], spans[j]));
   }
+}
+
+TEST_CASE("a strand is a queue, not a thread: its handlers may run on either of the io_context's threads", "[basics]") {
+  test_support::Watchdog watchdog(std::chrono::seconds(20), "strand threads");
+  // Whichever thread is free picks up the strand's next batch, so which threads run the handlers
+  // varies from run to run; over 20 runs, both threads take a turn (each run still serialised).
+  std::set<int> threads_seen;
+  for (int attempt = 0; attempt < 20 && threads_seen.size() < 2; ++attempt) {
+    pg::Timeline timeline("strand");
+    const auto run = run_shared_counter(8, 2, true, std::chrono::milliseconds(1), timeline);
+    REQUIRE(run.counter == 8);
+    REQUIRE(run.peak_inside == 1);
+    threads_seen.insert(run.threads.begin(), run.threads.end());
+  }
+  CHECK(threads_seen.size() == 2);
 }
 
 TEST_CASE("without a strand, handlers on a 2-thread io_context overlap and lose updates", "[basics]") {

@@ -20,6 +20,15 @@ pg::Clock::duration timeline_total(const pg::Timeline& t) {
   for (const auto& s : t.spans()) last = std::max(last, s.end);
   return last - t.origin();
 }
+// Starts a 300 ms fetch as a promise and lets the promise go out of scope after 10 ms, un-awaited.
+asio::awaitable<void> drop_a_promise(pg::Timeline& timeline) {
+  {
+    auto task =
+        co_spawn(co_await asio::this_coro::executor, fetch("dropped", std::chrono::milliseconds(300), 1, timeline),
+                 asio::experimental::use_promise);
+    co_await async_sleep(std::chrono::milliseconds(10));
+  }  // ~promise: the task is cancelled here
+}
 }  // namespace
 
 TEST_CASE("loop: nothing runs before run(), and run() returns when the only task has finished", "[basics]") {
@@ -79,6 +88,23 @@ TEST_CASE("started first, awaited one by one: tasks overlap, total about the lon
     for (std::size_t j = i + 1; j < spans.size(); ++j) CHECK(pg::overlap(spans[i], spans[j]));
   CHECK(took >= 3 * step);  // the longest task
   CHECK(took < 5 * step);   // the sum would be 6 x step
+}
+
+TEST_CASE("a promise destroyed before its task completes cancels the task", "[basics]") {
+  test_support::Watchdog watchdog(limit, "dropped promise");
+  asio::io_context io;
+  pg::Timeline timeline("dropped");
+  co_spawn(io, drop_a_promise(timeline), [](std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+  });
+  pg::Stopwatch clock;
+  io.run();
+  // The fetch would sleep 300 ms; cancelled, it ends (its span closes) soon after the 10 ms, and run()
+  // returns with no work left.
+  const auto spans = timeline.spans();
+  REQUIRE(spans.size() == 1);
+  CHECK(spans[0].duration() < std::chrono::milliseconds(200));
+  CHECK(clock.elapsed() < std::chrono::milliseconds(200));
 }
 
 TEST_CASE("gather with &&: results in argument order while the tasks finish in reverse", "[basics]") {

@@ -8,6 +8,8 @@
 #include <set>
 
 TEST_CASE("workers: every job processed exactly once, the failing one reported", "[threading]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(20),
+                                        "workers: every job processed exactly once, the failing one reported");
   std::vector<int> values;
   for (int i = 0; i < 30; ++i) values.push_back(i == 7 ? -7 : i);
   pg::Timeline timeline("workers");
@@ -28,12 +30,33 @@ TEST_CASE("workers: every job processed exactly once, the failing one reported",
   }
   CHECK(times_seen.size() == values.size());
   for (const auto& [job, n] : times_seen) CHECK(n == 1);
-  CHECK(workers_used.size() >= 1);
+  for (const int worker : workers_used) CHECK((worker >= 0 && worker < 4));
   CHECK(report.workers_exited == 4);  // one sentinel each: all workers returned, and were joined
   CHECK(timeline.spans().size() == values.size());
 }
 
+TEST_CASE("a failing job is reported and its worker carries on with the next jobs", "[threading]") {
+  // One worker, so the jobs after the failing one can only be done if that worker is still running.
+  // (A worker that quit on the error would leave them queued, and join() would wait for ever: the
+  // watchdog then ends the test.)
+  const test_support::Watchdog watchdog(std::chrono::seconds(10), "a failing job's worker carries on");
+  pg::Timeline timeline("one worker");
+  const auto report = run_pipeline({1, -2, 3, 4}, 1, std::chrono::milliseconds(1), timeline);
+  REQUIRE(report.outcomes.size() == 4);
+  for (std::size_t i = 0; i < report.outcomes.size(); ++i) {
+    const auto& o = report.outcomes[i];
+    CHECK(o.job == static_cast<int>(i));  // one worker takes the jobs in queue order
+    CHECK(o.worker == 0);
+    CHECK(o.result.has_value() == (o.job != 1));
+  }
+  CHECK(report.outcomes[1].error == "job 1: negative value -2");
+  CHECK(*report.outcomes[3].result == 16);
+  CHECK(report.workers_exited == 1);  // and it exited at its sentinel, not at the error
+}
+
 TEST_CASE("workers run jobs at the same time, join() returns when all are done", "[threading]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(20),
+                                        "workers run jobs at the same time, join() returns when all are done");
   const std::chrono::milliseconds work{40};
   pg::Timeline timeline("workers");
   const auto report = run_pipeline({1, 2, 3, 4, 5, 6}, 3, work, timeline);
@@ -44,12 +67,17 @@ TEST_CASE("workers run jobs at the same time, join() returns when all are done",
   CHECK(report.join_returned_at >= last_end);    // not before the last job ended
   CHECK(report.join_returned_ms >= 2 * 40);      // 6 jobs on 3 workers: two rounds at least
   CHECK(report.join_returned_ms < 6 * 40 - 20);  // one worker alone would need 6 rounds
+  std::set<int> workers_used;
+  for (const auto& o : report.outcomes) workers_used.insert(o.worker);
+  CHECK(workers_used.size() >= 2);  // implied by the time above, and said outright
 }
 
 TEST_CASE("join() returns only after every task_done()", "[threading]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(20), "join() returns only after every task_done()");
   BlockingQueue<int> queue;
   for (int i = 0; i < 3; ++i) queue.put(i);
   std::atomic<int> done{0};
+  pg::Stopwatch clock;  // started before the consumer, whose three 20 ms tasks all lie ahead of it
   std::thread consumer([&] {
     for (int i = 0; i < 3; ++i) {
       queue.get();
@@ -58,7 +86,6 @@ TEST_CASE("join() returns only after every task_done()", "[threading]") {
       queue.task_done();
     }
   });
-  pg::Stopwatch clock;
   queue.join();
   const int done_at_join = done.load();
   const double waited = clock.elapsed_ms();
@@ -70,6 +97,8 @@ TEST_CASE("join() returns only after every task_done()", "[threading]") {
 }
 
 TEST_CASE("a full bounded queue blocks the producer until a consumer takes", "[threading]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(20),
+                                        "a full bounded queue blocks the producer until a consumer takes");
   BlockingQueue<int> queue(1);
   queue.put(1);  // now full
   std::atomic<bool> second_put_returned{false};
@@ -92,6 +121,9 @@ TEST_CASE("a full bounded queue blocks the producer until a consumer takes", "[t
 }
 
 TEST_CASE("backpressure: the producer runs at the consumer's pace, never more than capacity waiting", "[threading]") {
+  const test_support::Watchdog watchdog(
+      std::chrono::seconds(20),
+      "backpressure: the producer runs at the consumer's pace, never more than capacity waiting");
   pg::Timeline timeline("backpressure");
   const auto report = run_backpressure(6, 2, std::chrono::milliseconds(20), timeline);
   CHECK(report.max_waiting <= 2);
@@ -103,6 +135,8 @@ TEST_CASE("backpressure: the producer runs at the consumer's pace, never more th
 }
 
 TEST_CASE("4 producers x 4 consumers x 100,000 items through a bounded queue give the exact sum", "[threading]") {
+  const test_support::Watchdog watchdog(
+      std::chrono::seconds(20), "4 producers x 4 consumers x 100,000 items through a bounded queue give the exact sum");
   constexpr int producers = 4;
   constexpr int consumers = 4;
   constexpr long per_producer = 100'000;
@@ -144,6 +178,8 @@ TEST_CASE("4 producers x 4 consumers x 100,000 items through a bounded queue giv
 }
 
 TEST_CASE("the lesson program rejects bad flags and runs with small ones", "[threading][flags]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(50),
+                                        "the lesson program rejects bad flags and runs with small ones");
   using test_support::run_program;
   test_support::check_rejects_bad_flags(LESSON_BINARY, {{"--capacity", "0"}, {"--workers", "three"}, {"--bogus"}});
   const std::string path = fmt::format("/tmp/playground-queues-trace-{}.json", ::getpid());

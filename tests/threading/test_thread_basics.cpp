@@ -4,14 +4,23 @@
 #include "catch.hpp"
 #include "support.hpp"
 
+#include <csignal>
+#include <cstdio>
 #include <set>
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace {
 const std::chrono::milliseconds delay{40};
 }  // namespace
 
 TEST_CASE("join waits until the thread's function has returned", "[threading]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(20),
+                                        "join waits until the thread's function has returned");
   pg::Timeline timeline("join");
+  const auto before = pg::Clock::now();
   const auto waited = start_and_join(delay, timeline);
   const auto after_join = pg::Clock::now();
   auto spans = timeline.spans();  // the span is recorded when slow_greeting returns
@@ -19,10 +28,15 @@ TEST_CASE("join waits until the thread's function has returned", "[threading]") 
   CHECK(spans[0].end <= after_join);
   CHECK(spans[0].duration() >= delay);
   CHECK(spans[0].thread != pg::thread_number());  // it ran on another thread
-  CHECK(waited > std::chrono::milliseconds(0));
+  // join() was called right after the thread started, so it waited for most of the thread's sleep.
+  // (Half the delay: the caller may lose its core for a moment between starting the thread and join.)
+  CHECK(waited >= delay / 2);
+  CHECK(waited <= after_join - before);
 }
 
 TEST_CASE("arguments: a copy stays in the thread, std::ref reaches the caller's variable", "[threading]") {
+  const test_support::Watchdog watchdog(
+      std::chrono::seconds(20), "arguments: a copy stays in the thread, std::ref reaches the caller's variable");
   pg::Timeline timeline("arguments");
   const auto results = pass_arguments(timeline);
   CHECK(results.after_by_value == 0);
@@ -36,6 +50,8 @@ TEST_CASE("arguments: a copy stays in the thread, std::ref reaches the caller's 
 }
 
 TEST_CASE("threads: waiting tasks overlap on separate threads, one by one they do not", "[threading]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(20),
+                                        "threads: waiting tasks overlap on separate threads, one by one they do not");
   constexpr int tasks = 4;
   pg::Timeline sequential("one by one");
   run_one_by_one(tasks, delay, sequential);
@@ -60,6 +76,7 @@ TEST_CASE("threads: waiting tasks overlap on separate threads, one by one they d
 }
 
 TEST_CASE("a detached thread does not keep its process alive", "[threading]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(50), "a detached thread does not keep its process alive");
   // The detached thread would print after 3 s; the child's main() returns after 20 ms. If process
   // exit waited for the thread, the child would live 3 s and print both lines.
   pg::Timeline timeline("detach");
@@ -73,6 +90,8 @@ TEST_CASE("a detached thread does not keep its process alive", "[threading]") {
 }
 
 TEST_CASE("jthread: stops when asked and is joined by its destructor", "[threading]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(20),
+                                        "jthread: stops when asked and is joined by its destructor");
   pg::Timeline timeline("jthread");
   const auto tick = std::chrono::milliseconds(5);
   const auto result = run_ticker(tick, std::chrono::milliseconds(100), timeline);
@@ -81,11 +100,58 @@ TEST_CASE("jthread: stops when asked and is joined by its destructor", "[threadi
   CHECK(result.ticks >= 1);
   CHECK(result.ticks <= result.requested_after_ms / 5 + 2);  // sleep_for never returns early
   CHECK(result.stop_to_joined_ms < 1'000);                   // it stopped within a tick or so, not never
-  REQUIRE(timeline.spans().size() == 1);                     // the thread's span was recorded...
-  CHECK(timeline.spans()[0].end <= pg::Clock::now());        // ...before run_ticker returned: it was joined
+  // The span closes when the thread's function returns, so it exists only if ~jthread joined the thread
+  // before run_ticker returned; and the thread ran until it was asked to stop, not a tick or two.
+  REQUIRE(timeline.spans().size() == 1);
+  CHECK(timeline.spans()[0].duration() >= std::chrono::milliseconds(50));
+}
+
+namespace {
+// Fork a child that runs `body` with its stderr silenced, and return its wait status. The test program
+// has no other thread at this point (every earlier test joined its threads), so the child may start
+// threads of its own. A child still running after 10 s is killed, so the test cannot hang.
+template <class Body>
+int status_of_child(Body body) {
+  std::fflush(nullptr);  // or output buffered before fork() would be printed twice
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const int null_fd = ::open("/dev/null", O_WRONLY);
+    if (null_fd >= 0) ::dup2(null_fd, 2);  // std::terminate's message is expected, not interesting
+    body();
+    ::_exit(0);
+  }
+  int status = 0;
+  for (int waited_ms = 0; ::waitpid(pid, &status, WNOHANG) == 0; waited_ms += 5) {
+    if (waited_ms > 10'000) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      FAIL("the child was still running after 10 s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return status;
+}
+}  // namespace
+
+TEST_CASE("destroying a std::thread that was neither joined nor detached calls std::terminate", "[threading]") {
+  // In a child process, since std::terminate ends the whole program (with SIGABRT).
+  const int joined = status_of_child([] {
+    std::thread worker([] { std::this_thread::sleep_for(std::chrono::milliseconds(20)); });
+    worker.join();
+  });
+  CHECK(WIFEXITED(joined));
+  CHECK(WEXITSTATUS(joined) == 0);
+  const int forgotten = status_of_child([] {
+    std::thread worker([] { std::this_thread::sleep_for(std::chrono::milliseconds(20)); });
+  });  // ~thread on a joinable thread
+  REQUIRE(WIFSIGNALED(forgotten));
+  CHECK(WTERMSIG(forgotten) == SIGABRT);
 }
 
 TEST_CASE("counter: load-then-store loses updates, fetch_add is exact", "[threading]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(20),
+                                        "counter: load-then-store loses updates, fetch_add is exact");
   constexpr int threads = 4;
   constexpr int increments = 5'000;
   pg::Timeline racy_timeline("lost updates");
@@ -100,6 +166,8 @@ TEST_CASE("counter: load-then-store loses updates, fetch_add is exact", "[thread
 }
 
 TEST_CASE("the lesson program rejects bad flags with a message and exit status 2", "[threading][flags]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(50),
+                                        "the lesson program rejects bad flags with a message and exit status 2");
   using test_support::run_program;
   test_support::check_rejects_bad_flags(LESSON_BINARY,
                                         {{"--threads", "x"}, {"--threads", "0"}, {"--delay-ms", "-5"}, {"--bogus"}});
@@ -109,6 +177,8 @@ TEST_CASE("the lesson program rejects bad flags with a message and exit status 2
 }
 
 TEST_CASE("trace file: one event per span, in time order, each thread with its real tid", "[threading][trace]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(50),
+                                        "trace file: one event per span, in time order, each thread with its real tid");
   const std::string path = fmt::format("/tmp/playground-thread-basics-trace-{}.json", ::getpid());
   constexpr int tasks = 3;
   constexpr int threads = 2;

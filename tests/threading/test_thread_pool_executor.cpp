@@ -4,10 +4,13 @@
 #include "catch.hpp"
 #include "support.hpp"
 
+#include <atomic>
 #include <iostream>
 #include <set>
 
 TEST_CASE("waiting tasks: a pool of W workers gives a speedup close to min(W, tasks)", "[threading]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(20),
+                                        "waiting tasks: a pool of W workers gives a speedup close to min(W, tasks)");
   constexpr int tasks = 8;
   constexpr int workers = 4;
   const std::chrono::milliseconds delay{40};
@@ -30,6 +33,8 @@ TEST_CASE("waiting tasks: a pool of W workers gives a speedup close to min(W, ta
 }
 
 TEST_CASE("CPU tasks on the pool give the same results as one by one", "[threading]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(20),
+                                        "CPU tasks on the pool give the same results as one by one");
   pg::Timeline seq("cpu one by one");
   pg::Timeline pool("cpu pool");
   const auto expected = run_cpu_one_by_one(3, 20'000, seq);
@@ -40,6 +45,8 @@ TEST_CASE("CPU tasks on the pool give the same results as one by one", "[threadi
 }
 
 TEST_CASE("no GIL: CPU-bound tasks on a pool run about cores times faster", "[threading][timing]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(50),
+                                        "no GIL: CPU-bound tasks on a pool run about cores times faster");
   if (test_support::cores() < 2) {
     std::cout << "SKIPPED: needs at least 2 cores, this machine has " << test_support::cores() << "\n";
     return;
@@ -67,11 +74,15 @@ TEST_CASE("no GIL: CPU-bound tasks on a pool run about cores times faster", "[th
 }
 
 TEST_CASE("results: as_completed gives fastest first, map-style gives submission order", "[threading]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(20),
+                                        "results: as_completed gives fastest first, map-style gives submission order");
   constexpr int jobs = 3;
   const std::chrono::milliseconds step{60};  // job finish times 60 ms apart: far more than scheduling noise
   pg::Timeline completed("as completed");
   pg::Timeline submitted("in order");
   CHECK(collect_as_completed(jobs, jobs, step, completed) == std::vector<int>{2, 1, 0});
+  // Each id comes from the value a future returned, so this fails if the collector waits on the
+  // futures in any other order than the one they were submitted in.
   CHECK(collect_in_submission_order(jobs, jobs, step, submitted) == std::vector<int>{0, 1, 2});
   // In both runs the jobs themselves finished fastest first: only the order of collection differs.
   auto spans = submitted.spans();  // recorded in the order they finished
@@ -81,6 +92,8 @@ TEST_CASE("results: as_completed gives fastest first, map-style gives submission
 }
 
 TEST_CASE("an exception thrown in a task comes back through future::get()", "[threading]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(20),
+                                        "an exception thrown in a task comes back through future::get()");
   const auto outcomes = parse_all_on_pool({"7", "abc", "-3", "42"}, 2);
   CHECK(outcomes ==
         std::vector<std::string>{"ok 7", "error: 'abc' is not a number", "error: '-3' is not positive", "ok 42"});
@@ -91,6 +104,8 @@ TEST_CASE("an exception thrown in a task comes back through future::get()", "[th
 }
 
 TEST_CASE("shutdown: join() first and nothing is lost, without it queued tasks are dropped", "[threading]") {
+  const test_support::Watchdog watchdog(
+      std::chrono::seconds(20), "shutdown: join() first and nothing is lost, without it queued tasks are dropped");
   constexpr int tasks = 6;
   pg::Timeline joined("join first");
   const auto fixed = shut_down(tasks, std::chrono::milliseconds(10), true, joined);
@@ -105,7 +120,26 @@ TEST_CASE("shutdown: join() first and nothing is lost, without it queued tasks a
   CHECK(dropped.spans().size() == static_cast<std::size_t>(broken.ran));
 }
 
+TEST_CASE("after join() the pool is finished: a later post() never runs", "[threading]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(20), "a post() after join()");
+  std::atomic<bool> ran{false};
+  std::future<void> late;
+  {
+    asio::thread_pool pool(2);
+    auto first = asio::post(pool, asio::use_future([] {}));
+    pool.join();  // the queue is empty and the workers have returned
+    first.get();
+    late = asio::post(pool, asio::use_future([&ran] { ran.store(true); }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));  // time enough for a live worker to take it
+    CHECK_FALSE(ran.load());
+  }  // ~thread_pool destroys the task unrun
+  CHECK_FALSE(ran.load());
+  CHECK_THROWS_AS(late.get(), std::future_error);  // broken_promise: it never ran and never will
+}
+
 TEST_CASE("the lesson program rejects bad flags and runs with small ones", "[threading][flags]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(50),
+                                        "the lesson program rejects bad flags and runs with small ones");
   using test_support::run_program;
   test_support::check_rejects_bad_flags(LESSON_BINARY, {{"--workers", "0"}, {"--tasks", "many"}, {"--bogus"}});
   const std::string path = fmt::format("/tmp/playground-pool-trace-{}.json", ::getpid());

@@ -1,0 +1,245 @@
+"""The mutations that tests/mutation_check.py applies, one or more per teaching point of every lesson.
+
+Each entry: the lesson file, what the change breaks, a regex for the names of the tests that must then
+fail (searched in the names the test program lists), and the edits: (exact snippet, replacement)
+pairs, each snippet found exactly once in the lesson. `sanitizer="thread"` builds that mutant with
+ThreadSanitizer: a lock removed from a plain-int counter is a data race, which -O2 may compile into one
+add per thread that loses nothing in most runs, while ThreadSanitizer reports it every run.
+
+Only tests that call the lesson's functions in the test program can see a mutant: a test that runs
+the lesson as a program (LESSON_BINARY) runs the unchanged one, so do not name those here.
+"""
+
+
+def mutation(lesson, name, tests, *edits, sanitizer=None):
+    return {"lesson": lesson, "name": name, "tests": tests, "edits": list(edits), "sanitizer": sanitizer}
+
+
+MUTATIONS = [
+    # ---------------------------------------------------------------------------------------------- basics
+    mutation(
+        "basics/async_vs_sync.cpp", "each coroutine blocks its thread instead of awaiting the timer",
+        r"^async: every pair of tasks overlaps",
+        ("  co_await timer.async_wait(asio::use_awaitable);\n  co_return id* id;",
+         "  std::this_thread::sleep_for(delay);\n  co_return id* id;")),
+    mutation(
+        "basics/async_vs_sync.cpp", "results stored in completion order, not in the task's own slot",
+        r"^results come back in task order",
+        ("    results[static_cast<std::size_t>(id)] = value;",
+         "    results.erase(results.begin());\n    results.push_back(value);")),
+    mutation(
+        "basics/async_vs_sync.cpp", "the completion handler drops the task's exception",
+        r"^a task's exception leaves",
+        ("    if (error) std::rethrow_exception(error);\n    results[",
+         "    (void)error;\n    results[")),
+
+    mutation(
+        "basics/event_loop_and_tasks.cpp", "start each task only after the previous one would have finished",
+        r"^started first, awaited one by one",
+        ("    tasks.push_back(co_spawn(executor, fetch(fmt::format(\"task {}\", i), delays[i], value, timeline),",
+         "    if (i > 0) co_await async_sleep(delays[i - 1]);\n"
+         "    tasks.push_back(co_spawn(executor, fetch(fmt::format(\"task {}\", i), delays[i], value, timeline),")),
+    mutation(
+        "basics/event_loop_and_tasks.cpp", "create_task's order without the post: the child runs inline",
+        r"^posting the co_spawn gives create_task's order",
+        ("  asio::post(executor, [executor, &log] {\n    co_spawn(executor, child_task(\"child\", log), "
+         "[](std::exception_ptr e) {\n      if (e) std::rethrow_exception(e);\n    });\n  });",
+         "  co_spawn(executor, child_task(\"child\", log), [](std::exception_ptr e) {\n"
+         "    if (e) std::rethrow_exception(e);\n  });")),
+    mutation(
+        "basics/event_loop_and_tasks.cpp", "the rethrowing handler swallows the exception like detached",
+        r"^detached: the job's exception is lost",
+        ("    if (error) std::rethrow_exception(error);                           // it leaves run() below",
+         "    (void)error;")),
+
+    mutation(
+        "basics/tasks_gather_wait_cancel.cpp", "the task group waits for every member instead of the first error",
+        r"^task group: the first failure cancels the rest",
+        ("          .async_wait(asio::experimental::wait_for_one_error(), asio::use_awaitable);",
+         "          .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);")),
+    mutation(
+        "basics/tasks_gather_wait_cancel.cpp", "the CPU loop yields but never checks for cancellation",
+        r"^a CPU loop without co_await runs to its end",
+        ("    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)\n"
+         "      throw std::system_error(asio::error::operation_aborted);\n",
+         "")),
+    mutation(
+        "basics/tasks_gather_wait_cancel.cpp", "cleanup awaits without resetting the cancellation state",
+        r"^external cancellation: the worker cleans up",
+        ("  co_await asio::this_coro::reset_cancellation_state();  // or the next co_await throws at once\n", "")),
+
+    mutation(
+        "basics/async_queues_and_channels.cpp", "the pipeline's channel is unbounded: no backpressure",
+        r"^a full channel suspends the producer",
+        ("  IntChannel channel(io, static_cast<std::size_t>(capacity));\n  PipelineRun run;",
+         "  IntChannel channel(io, 100'000);\n  PipelineRun run;")),
+    mutation(
+        "basics/async_queues_and_channels.cpp", "fan-out ends the stream with close() instead of an end marker",
+        r"^fan-out: each item goes to exactly one consumer",
+        ("  for (int i = 0; i < items; ++i) co_await channel.async_send(asio::error_code{}, i, asio::use_awaitable);\n"
+         "  co_await channel.async_send(asio::error::eof, 0, asio::use_awaitable);\n}\n\nFanOutRun",
+         "  for (int i = 0; i < items; ++i) co_await channel.async_send(asio::error_code{}, i, asio::use_awaitable);\n"
+         "  channel.close();\n}\n\nFanOutRun")),
+
+    mutation(
+        "basics/blocking_work_in_async.cpp", "the slow call runs inline on the loop instead of on the pool",
+        r"^heartbeat: a gap as long as the call",
+        ("  run.result = co_await run_on(pool, traced_slow_square, x, block, std::ref(run), std::ref(timeline));",
+         "  run.result = traced_slow_square(x, block, run, timeline);")),
+    mutation(
+        "basics/blocking_work_in_async.cpp", "the handlers are posted to the io_context, not the strand",
+        r"^a strand serialises handlers",
+        ("      asio::post(strand, update);", "      asio::post(io, update);")),
+
+    # ---------------------------------------------------------------------------------------------- threading
+    mutation(
+        "threading/thread_basics.cpp", "join() timed after it returned: it did not wait",
+        r"^join waits until",
+        ("  pg::Stopwatch waited;\n  worker.join();", "  worker.join();\n  pg::Stopwatch waited;")),
+    mutation(
+        "threading/thread_basics.cpp", "each thread joined as soon as it starts: no overlap",
+        r"^threads: waiting tasks overlap",
+        ("  for (int id = 0; id < tasks; ++id) threads.emplace_back(wait_task, id, delay, std::ref(timeline));",
+         "  for (int id = 0; id < tasks; ++id) std::thread(wait_task, id, delay, std::ref(timeline)).join();")),
+    mutation(
+        "threading/thread_basics.cpp", "the jthread's loop ignores the stop token",
+        r"^jthread: stops when asked",
+        ("      while (!stop.stop_requested()) {", "      for (int i = 0; i < 60 && stop.stop_possible(); ++i) {")),
+    mutation(
+        "threading/thread_basics.cpp", "the fixed counter reads and writes in two steps",
+        r"^counter: load-then-store loses updates, fetch_add is exact",
+        ("        counter.fetch_add(1);\n        std::this_thread::yield();  // the same yield",
+         "        const int seen = counter.load();\n        std::this_thread::yield();\n"
+         "        counter.store(seen + 1);  // the same yield")),
+
+    mutation(
+        "threading/thread_pool_executor.cpp", "the map-style collector waits on the futures fastest first",
+        r"^results: as_completed gives fastest first",
+        ("  for (auto& f : futures) received.push_back(f.get());  // waits for each task in turn",
+         "  for (auto it = futures.rbegin(); it != futures.rend(); ++it) received.push_back(it->get());"
+         "  // waits for each task in turn")),
+    mutation(
+        "threading/thread_pool_executor.cpp", "each waiting task is awaited as soon as it is submitted",
+        r"^waiting tasks: a pool of W workers",
+        ("        asio::post(pool, asio::use_future([id, delay, &timeline] { return fetch_io(id, delay, timeline); })));",
+         "        asio::post(pool, asio::use_future([id, delay, &timeline] { return fetch_io(id, delay, timeline); })));\n"
+         "    futures.back().wait();")),
+    mutation(
+        "threading/thread_pool_executor.cpp", "the pool is destroyed without join()",
+        r"^shutdown: join\(\) first and nothing is lost",
+        ("    if (join_first) pool.join();", "    (void)join_first;")),
+
+    mutation(
+        "threading/locks_and_thread_safety.cpp", "the mutex counter without its lock_guard (a data race)",
+        r"^mutex and atomic counts are exact",
+        ("      std::lock_guard lock(mutex);\n      ++counter;", "      ++counter;"),
+        sanitizer="thread"),
+    mutation(
+        "threading/locks_and_thread_safety.cpp", "add() locks the check and the act separately",
+        r"^one lock around check-then-act",
+        ("  bool add(int item) {\n    std::lock_guard lock(mutex_);",
+         "  bool add(int item) {\n    return add_check_then_act_broken(item);\n    std::lock_guard lock(mutex_);")),
+    mutation(
+        "threading/locks_and_thread_safety.cpp", "transfers lock the two accounts one after the other",
+        r"^transfers with std::scoped_lock keep the total",
+        ("  std::scoped_lock both(from.mutex, to.mutex);",
+         "  std::lock_guard first(from.mutex);\n  std::this_thread::sleep_for(window);\n"
+         "  std::lock_guard second(to.mutex);")),
+
+    mutation(
+        "threading/queues_and_worker_threads.cpp", "join() returns without waiting for task_done()",
+        r"^join\(\) returns only after every task_done\(\)",
+        ("    all_done_.wait(lock, [&] { return unfinished_ == 0; });", "    (void)lock;")),
+    mutation(
+        "threading/queues_and_worker_threads.cpp", "put() ignores the capacity: no backpressure",
+        r"^a full bounded queue blocks the producer|^backpressure:",
+        ("    not_full_.wait(lock, [&] { return capacity_ == 0 || items_.size() < capacity_; });  // backpressure\n",
+         "")),
+    mutation(
+        "threading/queues_and_worker_threads.cpp", "a worker quits after a failing job",
+        r"^a failing job is reported and its worker carries on",
+        ("        outcome.error = error.what();  // reported, and the loop goes on",
+         "        outcome.error = error.what();\n        outcomes.add(std::move(outcome));\n        return;")),
+
+    mutation(
+        "threading/sync_primitives.cpp", "no semaphore: every worker goes in at once",
+        r"^semaphore: never more than its count inside",
+        ("      if (limit > 0) permits.acquire();  // waits here while `limit` others are inside\n", ""),
+        ("      if (limit > 0) permits.release();  // lets the next waiter in\n", "")),
+    mutation(
+        "threading/sync_primitives.cpp", "the start gate only counts down, nobody waits at it",
+        r"^latch: nobody passes before the last arrival",
+        ("        gate.arrive_and_wait();", "        gate.count_down();")),
+
+    # ---------------------------------------------------------------------------------------------- multiprocessing
+    mutation(
+        "multiprocessing/process_basics.cpp", "wait_child never reaps the child (no waitpid)",
+        r"^fork: the child runs and exits with code 0 and is reaped|^zombies:",
+        ("    const pid_t done = ::waitpid(pid, &status, WNOHANG);", "    const pid_t done = 0;")),
+    mutation(
+        "multiprocessing/process_basics.cpp", "the zombie is reaped before its state is read",
+        r"^zombies:",
+        ("  const auto deadline = pg::Clock::now() + limit;\n  while ((demo.before_reaping",
+         "  const auto deadline = pg::Clock::now() + limit;\n  ::waitpid(demo.pid, nullptr, 0);\n"
+         "  while ((demo.before_reaping")),
+
+    mutation(
+        "multiprocessing/process_pool_executor.cpp", "end of file from a worker is ignored",
+        r"^a worker killed with SIGKILL mid-task gives BrokenProcessPool",
+        ("      if (n <= 0) {  // end of file: the worker exited (or was killed)\n        worker_died(w);\n        continue;\n"
+         "      }",
+         "      if (n <= 0) continue;")),
+    mutation(
+        "multiprocessing/process_pool_executor.cpp", "map collects its results in completion order",
+        r"^map keeps input order",
+        ("    for (const TaskHandle h : handles) results.push_back(result(h, limit));",
+         "    for (std::size_t i = 0; i < handles.size(); ++i) results.push_back(next_completed(limit).value);")),
+
+    mutation(
+        "multiprocessing/sharing_between_processes.cpp", "the shared counter is incremented in two steps",
+        r"^shared memory: children x 100000 atomic increments give the exact total",
+        ("  for (long i = 0; i < times; ++i) counter.fetch_add(1);", "  increment_in_two_steps(counter, times);")),
+    mutation(
+        "multiprocessing/sharing_between_processes.cpp", "the robust mutex is never marked consistent",
+        r"^robust mutex: a child that dies holding the lock",
+        ("      pthread_mutex_consistent(&mutex);\n", "")),
+    mutation(
+        "multiprocessing/sharing_between_processes.cpp", "append() without the lock",
+        r"^shared list: every item appended by every child is there exactly once",
+        ("    lock();\n    const bool room = size < capacity;\n    if (room) items[size++] = item;\n    unlock();",
+         "    const bool room = size < capacity;\n    if (room) items[size++] = item;")),
+
+    # ---------------------------------------------------------------------------------------------- networking
+    mutation(
+        "networking/tcp_echo_server.cpp", "no line limit: the read buffer grows without bound",
+        r"^an over-long line closes only that connection",
+        ("co_await asio::async_read_until(socket, asio::dynamic_buffer(buffer, config_.max_line), '\\n', nothrow);",
+         "co_await asio::async_read_until(socket, asio::dynamic_buffer(buffer), '\\n', nothrow);")),
+    mutation(
+        "networking/tcp_echo_server.cpp", "the idle watchdog never fires",
+        r"^an idle connection is closed after the idle timeout",
+        ("      auto winner = co_await (echo_lines(socket, who, deadline) || idle_watchdog(deadline));\n"
+         "      reason = winner.index() == 0 ? std::get<0>(winner) : CloseReason::idle;",
+         "      reason = co_await echo_lines(socket, who, deadline);")),
+
+    mutation(
+        "networking/tcp_echo_client.cpp", "a network wait is not raced against its timeout",
+        r"^a server that never answers costs the reply timeout",
+        ("  auto winner = co_await (std::move(operation) || sleep_for(limit));\n"
+         "  if (winner.index() == 1) co_return std::nullopt;\n  co_return std::get<0>(std::move(winner));",
+         "  (void)limit;\n  co_return co_await std::move(operation);")),
+    mutation(
+        "networking/tcp_echo_client.cpp", "every echo counts as matching",
+        r"^scripted lines with any byte value|^200 concurrent clients",
+        ("    if (std::string_view(buffer.data(), length) == line) {", "    if (true) {")),
+
+    mutation(
+        "networking/blocking_echo_server.cpp", "no line limit",
+        r"^a line longer than max_line closes only that connection",
+        ("      if (newline + 1 - complete > config.max_line) {", "      if (false) {"),
+        ("    too_long = too_long || pending.size() - complete > config.max_line;", "")),
+    mutation(
+        "networking/blocking_echo_server.cpp", "no cap on connections",
+        r"^max_connections caps the threads",
+        ("    if (open >= config_.max_connections) {", "    if (false) {")),
+]
