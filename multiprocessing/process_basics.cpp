@@ -29,11 +29,13 @@
 
 #include <fmt/ranges.h>  // prints a std::vector as [0, 1, 4]
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <optional>
 #include <stdexcept>
@@ -41,8 +43,10 @@
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -66,23 +70,70 @@ using namespace std::chrono_literals;
 // The child must end with _exit(), not return: returning would carry on running the parent's code
 // (in a test, the rest of the test runner), and exit() would run the parent's atexit handlers and
 // destructors a second time. _exit() does not flush stdio, so the child flushes what it printed.
-// If the body throws, the exception must not escape the child either: we turn it into exit code 70.
+// If the body throws, the exception must not escape the child either: `catch (...)` catches anything
+// thrown (not only std::exception), and the child exits with code 70 (EX_SOFTWARE, "internal error").
+//
+// Who reaps the child? A pid is a resource, like an open file: until the parent collects its exit
+// status, an exited child stays a zombie (section 6). So the parent does not keep a bare pid: it keeps
+// an OwnedChild, an *owner* object whose destructor reaps the child if nobody has. This is RAII
+// ("resource acquisition is initialisation"), C++'s answer to Python's `with`: the cleanup runs
+// whenever the owner goes out of scope, on every path, including an exception thrown halfway through a
+// loop that has forked some children and not others. The normal path waits with a time limit
+// (wait_child, below); the destructor is the emergency path, so it does not wait politely: it kills
+// the child with SIGKILL and reaps it at once.
+
+class OwnedChild {
+ public:
+  OwnedChild() = default;
+  explicit OwnedChild(pid_t pid) : pid_(pid) {}
+  // Move-only: exactly one owner reaps a child. (`std::exchange(x, v)` sets x to v and returns the
+  // old value: the moved-from owner is left owning nothing.)
+  OwnedChild(OwnedChild&& other) noexcept : pid_(std::exchange(other.pid_, 0)), reaped_(other.reaped_) {}
+  OwnedChild& operator=(OwnedChild&& other) noexcept {
+    if (this != &other) {
+      kill_and_reap();
+      pid_ = std::exchange(other.pid_, 0);
+      reaped_ = other.reaped_;
+    }
+    return *this;
+  }
+  OwnedChild(const OwnedChild&) = delete;
+  OwnedChild& operator=(const OwnedChild&) = delete;
+  ~OwnedChild() { kill_and_reap(); }
+
+  [[nodiscard]] pid_t pid() const { return pid_; }  // still known after reaping, for messages
+  void mark_reaped() { reaped_ = true; }            // waitpid() has collected it: nothing left to do
+
+ private:
+  void kill_and_reap() noexcept {
+    if (pid_ <= 0 || reaped_) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    reaped_ = true;
+  }
+
+  pid_t pid_ = 0;
+  bool reaped_ = false;
+};
 
 template <class Body>
-pid_t fork_child(Body&& body) {
+OwnedChild fork_child(Body&& body) {
   std::fflush(nullptr);
   const pid_t pid = ::fork();
   if (pid < 0) throw std::system_error(errno, std::generic_category(), "fork");
-  if (pid == 0) {  // in the child
+  if (pid == 0) {  // in the child: every path ends in _exit
     int code = 70;
     try {
       code = body();
     } catch (...) {
+      code = 70;
     }
     std::fflush(nullptr);
     ::_exit(code);
   }
-  return pid;  // in the parent
+  return OwnedChild(pid);  // in the parent
 }
 
 // waitpid() collects a child's exit status. Its status word packs two cases: the child exited (with
@@ -118,17 +169,22 @@ ChildExit decode_wait_status(pid_t pid, int status) {
 // So we wait with a time limit: ask without blocking (WNOHANG) every millisecond, and when the limit
 // passes, kill the child with SIGKILL (which cannot be caught or ignored) and collect it. EINTR means
 // a signal interrupted the call: just ask again.
-ChildExit wait_child(pid_t pid, std::chrono::milliseconds limit = 10s) {
+ChildExit wait_child(OwnedChild& child, std::chrono::milliseconds limit = 10s) {
+  const pid_t pid = child.pid();
   const auto deadline = pg::Clock::now() + limit;
   int status = 0;
   for (;;) {
     const pid_t done = ::waitpid(pid, &status, WNOHANG);
-    if (done == pid) return decode_wait_status(pid, status);
+    if (done == pid) {
+      child.mark_reaped();
+      return decode_wait_status(pid, status);
+    }
     if (done < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "waitpid");
     if (pg::Clock::now() >= deadline) {
       ::kill(pid, SIGKILL);
       while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
+      child.mark_reaped();
       ChildExit result = decode_wait_status(pid, status);
       result.timed_out = true;
       return result;
@@ -140,12 +196,12 @@ ChildExit wait_child(pid_t pid, std::chrono::milliseconds limit = 10s) {
 // The first demo: the child says who it is and exits with code 0; the parent waits for it.
 ChildExit hello_child() {
   const pid_t parent = ::getpid();
-  const pid_t pid = fork_child([parent] {
+  OwnedChild child = fork_child([parent] {
     fmt::print("  child:  I am pid {}, my parent is pid {} (it said {})\n", ::getpid(), ::getppid(), parent);
     return 0;
   });
-  fmt::print("  parent: I am pid {}, fork() gave me my child's pid: {}\n", parent, pid);
-  return wait_child(pid);
+  fmt::print("  parent: I am pid {}, fork() gave me my child's pid: {}\n", parent, child.pid());
+  return wait_child(child);
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -163,12 +219,12 @@ struct MemoryDemo {
 };
 
 MemoryDemo show_separate_memory() {
-  const pid_t pid = fork_child([] {
+  OwnedChild child = fork_child([] {
     process_basics_global += 5;  // changes the child's copy only
     return process_basics_global;
   });
-  const ChildExit child = wait_child(pid);
-  return {child.exited ? child.code : -1, process_basics_global};
+  const ChildExit exit = wait_child(child);
+  return {exit.exited ? exit.code : -1, process_basics_global};
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -177,8 +233,9 @@ MemoryDemo show_separate_memory() {
 // A forked child already has the arguments: they are variables the body captured, copied with the
 // rest of memory (Python's `args=(x,)` exists because its `spawn` start method starts a fresh
 // interpreter that has to be *told*). To run another program, a process calls exec, which replaces
-// the program it runs; posix_spawn() does fork + exec in one call, safely and cheaply, and returns
-// an error (instead of a child that fails) when the program cannot be started. Arguments go in as
+// the program it runs; posix_spawn() does fork + exec in one call, safely and cheaply. When the
+// program cannot be started, glibc's posix_spawn() returns an error (the demo shows ENOENT); POSIX
+// also allows a system to start the child anyway and have it exit with code 127, as a shell does. Arguments go in as
 // argv, the answer comes back as the exit status (or on a pipe, as in section 5).
 
 struct SpawnResult {
@@ -198,7 +255,8 @@ SpawnResult spawn_and_wait(const std::vector<std::string>& args, std::chrono::mi
   // (it does not set errno).
   if (const int error = ::posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ); error != 0)
     return {error, {}};
-  return {0, wait_child(pid, limit)};
+  OwnedChild child(pid);
+  return {0, wait_child(child, limit)};
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -224,7 +282,7 @@ enum class ChildEnding { exit_code_3, crash, run_too_long };
 }
 
 ChildExit run_child_that(ChildEnding ending, std::chrono::milliseconds limit = 10s) {
-  const pid_t pid = fork_child([ending] {
+  OwnedChild child = fork_child([ending] {
     switch (ending) {
       case ChildEnding::exit_code_3:
         return 3;
@@ -236,7 +294,7 @@ ChildExit run_child_that(ChildEnding ending, std::chrono::milliseconds limit = 1
     }
     return 0;
   });
-  return wait_child(pid, limit);
+  return wait_child(child, limit);
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -274,14 +332,62 @@ std::vector<long> count_primes_sequentially(long limit, int jobs, pg::Timeline& 
 }
 
 // The child's answer travels back over a pipe: a one-way byte channel with a read end and a write
-// end. Only bytes cross between processes, so the answer is written as text: a line "count N", then
-// the child's timeline span as one line (pg::Timeline::encode). The monotonic clock is the same in
-// every process, so the parent can put the child's span straight onto its own timeline.
+// end. Only bytes cross between processes, so the answer is written as text: a line "count N CPU_NS"
+// (the primes, and the CPU time the child used, in nanoseconds), then the child's timeline span as
+// one line (pg::Timeline::encode). The monotonic clock is the same in every process, so the parent
+// can put the child's span straight onto its own timeline.
+//
+// A pipe's two ends are file descriptors: small numbers naming open files in this process. Like a
+// pid, each must be given back (close()), so an OwnedFd owns one and closes it in its destructor.
+//
+// pipe2(..., O_CLOEXEC) makes both ends *close-on-exec*. fork() copies every descriptor, flag or no
+// flag, so our forked children still get the ends they need. But exec (posix_spawn, system(),
+// popen() all use it) closes them in the new program. Without the flag, any program this process
+// starts while a pipe is open would inherit its write end and hold it open for as long as it runs,
+// and the parent's read() would not see end of file until that unrelated program exited too.
+// (process_pool_executor measures this: a `sleep 30` started beside a pool held its shutdown up.)
 //
 // write() and read() may move fewer bytes than asked, or be interrupted by a signal (EINTR): both
 // helpers loop. The reader also has a deadline, so a child that never finishes cannot hang the parent.
 // Here the parent only reads, so SIGPIPE (sent to a process that writes to a pipe nobody reads any
 // more) cannot hit it; process_pool_executor, whose parent writes tasks to workers, must ignore it.
+
+class OwnedFd {
+ public:
+  OwnedFd() = default;
+  explicit OwnedFd(int fd) : fd_(fd) {}
+  OwnedFd(OwnedFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  OwnedFd& operator=(OwnedFd&& other) noexcept {
+    if (this != &other) {
+      reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  OwnedFd(const OwnedFd&) = delete;
+  OwnedFd& operator=(const OwnedFd&) = delete;
+  ~OwnedFd() { reset(); }
+
+  [[nodiscard]] int get() const { return fd_; }
+  void reset() {  // close now (a no-op when already closed)
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+struct Pipe {
+  OwnedFd read_end;
+  OwnedFd write_end;
+};
+
+Pipe make_pipe() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
+  return {OwnedFd(fds[0]), OwnedFd(fds[1])};
+}
 
 bool write_all(int fd, std::string_view data) {
   while (!data.empty()) {
@@ -319,49 +425,87 @@ std::optional<std::string> read_until_eof(int fd, pg::Clock::time_point deadline
 // is gone and the parent's read() sees end of file. (A later child would otherwise inherit this write
 // end too, and the parent would wait for *that* child to exit as well.) The child closes the read ends
 // it inherited, its own and its older siblings'.
+//
+// The owners make the error paths safe: if fork() or pipe2() fails for chunk 3, the function throws,
+// and the destructors of `children` and `read_ends` kill and reap chunks 0-2 and close their pipes.
 struct ChildAnswer {
   long count = -1;
+  double cpu_ms = 0;  // CPU time the child used, as it measured it
   pid_t pid = 0;
   ChildExit exit;
 };
 
+// CPU time used by this process so far (all its threads), as opposed to wall-clock time.
+double process_cpu_ms() {
+  timespec t{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6;
+}
+
 std::vector<ChildAnswer> count_primes_in_processes(long limit, int jobs, pg::Timeline& timeline,
                                                    std::chrono::milliseconds limit_per_run = 60s) {
-  std::vector<int> read_ends;
-  std::vector<ChildAnswer> answers(static_cast<std::size_t>(jobs));
+  std::vector<OwnedFd> read_ends;
+  std::vector<OwnedChild> children;
   for (int chunk = 0; chunk < jobs; ++chunk) {
-    int fds[2];
-    if (::pipe(fds) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
-    read_ends.push_back(fds[0]);
-    const pid_t pid = fork_child([&, chunk, write_end = fds[1]] {
-      for (int fd : read_ends) ::close(fd);
+    Pipe pipe = make_pipe();
+    OwnedChild child = fork_child([&, chunk] {
+      for (auto& fd : read_ends) fd.reset();
+      pipe.read_end.reset();
       pg::Span span = pg::Timeline::start_span(fmt::format("chunk {}", chunk));
       const long count = count_primes_in_chunk(limit, chunk, jobs);
       span.end = pg::Clock::now();
-      const bool sent = write_all(write_end, fmt::format("count {}\n", count) + pg::Timeline::encode(span));
-      ::close(write_end);
-      return sent ? 0 : 1;
+      const auto cpu_ns = static_cast<long long>(process_cpu_ms() * 1e6);
+      return write_all(pipe.write_end.get(), fmt::format("count {} {}\n", count, cpu_ns) + pg::Timeline::encode(span))
+                 ? 0
+                 : 1;
     });
-    ::close(fds[1]);
-    answers[static_cast<std::size_t>(chunk)].pid = pid;
+    pipe.write_end.reset();
+    read_ends.push_back(std::move(pipe.read_end));
+    children.push_back(std::move(child));
   }
 
   // Every child is running now. Collect the answers in chunk order (a slow chunk 0 only delays the
   // reading; the children keep running meanwhile), then reap each child.
+  std::vector<ChildAnswer> answers(static_cast<std::size_t>(jobs));
   const auto deadline = pg::Clock::now() + limit_per_run;
   for (std::size_t i = 0; i < answers.size(); ++i) {
-    auto text = read_until_eof(read_ends[i], deadline);
-    ::close(read_ends[i]);
+    auto text = read_until_eof(read_ends[i].get(), deadline);
+    read_ends[i].reset();
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - pg::Clock::now());
-    answers[i].exit = wait_child(answers[i].pid, std::max(left, 1ms));
+    answers[i].pid = children[i].pid();
+    answers[i].exit = wait_child(children[i], std::max(left, 1ms));
     if (!text) continue;
     const auto newline = text->find('\n');
     std::string_view first(text->data(), std::min(newline, text->size()));
-    if (first.starts_with("count ")) answers[i].count = std::strtol(first.data() + 6, nullptr, 10);
+    if (first.starts_with("count ")) {
+      char* end = nullptr;
+      answers[i].count = std::strtol(first.data() + 6, &end, 10);
+      answers[i].cpu_ms = static_cast<double>(std::strtoll(end, nullptr, 10)) / 1e6;
+    }
     if (newline == std::string::npos) continue;
     if (auto span = pg::Timeline::decode(std::string_view(*text).substr(newline + 1))) timeline.add(*span);
   }
   return answers;
+}
+
+// A speedup below the ideal is not a failure of processes: it has a cause, and the output names it.
+// The ideal is min(processes, cores). Two causes are common. The machine was busy: other programs
+// held some cores, so the children got less CPU than they asked for. The children's own numbers show
+// it: their CPU time divided by the wall time of the run is how many cores they really used. Or the
+// work was too small: the children did use the cores, but starting and reaping processes (about a
+// millisecond each) cost as much as the work. Returns "" when the speedup is close to the ideal.
+std::string explain_speedup(double speedup, int jobs, unsigned cores, double cores_used, double load_average) {
+  const double ideal = std::min<double>(jobs, cores);
+  if (speedup >= 0.8 * ideal) return "";
+  if (cores_used < 0.8 * ideal)
+    return fmt::format(
+        "below the ideal {:.0f}x because the children got only {:.1f} cores' worth of CPU time; the load average "
+        "was {:.1f}: other programs held the rest",
+        ideal, cores_used, load_average);
+  return fmt::format(
+      "below the ideal {:.0f}x although the children used {:.1f} cores: the work was too small to pay for starting "
+      "the processes (try a larger --work)",
+      ideal, cores_used);
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -393,12 +537,13 @@ struct ZombieDemo {
 
 ZombieDemo show_zombie(std::chrono::milliseconds limit = 5s) {
   ZombieDemo demo;
-  demo.pid = fork_child([] { return 0; });
+  OwnedChild child = fork_child([] { return 0; });
+  demo.pid = child.pid();
   // The child exits at once; give it up to `limit` to do so, without reaping it.
   const auto deadline = pg::Clock::now() + limit;
   while ((demo.before_reaping = process_state(demo.pid)) != 'Z' && pg::Clock::now() < deadline)
     std::this_thread::sleep_for(1ms);
-  demo.exit = wait_child(demo.pid, limit);
+  demo.exit = wait_child(child, limit);
   demo.after_reaping = process_state(demo.pid);
   return demo;
 }
@@ -413,7 +558,7 @@ int main(int argc, char** argv) {
   long work = 2'000'000;
   pg::Flags flags("process_basics", "fork, waitpid, posix_spawn, exit statuses, parallel CPU work, zombies.");
   flags.add("--jobs", jobs, "number of chunks, and of child processes in section 5", 1, 64);
-  flags.add("--work", work, "count the primes below this number in section 5", 2, 100'000'000);
+  flags.add("--work", work, "count the primes below this number in section 5 (10,000,000: about 10 s)", 2, 10'000'000);
   std::string trace_path;
   flags.add("--trace", trace_path, "also write the timelines to this file for a trace viewer (ui.perfetto.dev)");
   if (auto status = flags.parse(argc, argv)) return *status;
@@ -459,6 +604,8 @@ int main(int argc, char** argv) {
   for (long c : counts) total += c;
   fmt::print("  in this process: {} primes (chunks {}), took {:.0f} ms\n\n", total, counts, sequential_ms);
 
+  double load_average = 0;  // runnable processes, averaged over the last minute (as `uptime` shows)
+  ::getloadavg(&load_average, 1);
   pg::Timeline parallel("processes");
   pg::Stopwatch parallel_clock;
   const auto answers = count_primes_in_processes(work, jobs, parallel);
@@ -466,12 +613,22 @@ int main(int argc, char** argv) {
   parallel.print();
   trace.add(parallel);
   long parallel_total = 0;
+  double children_cpu_ms = 0;
   for (const auto& a : answers) {
-    fmt::print("  child pid {} answered {}, {}\n", a.pid, a.count, a.exit.describe());
+    fmt::print("  child pid {} answered {} after {:.0f} ms of CPU time, {}\n", a.pid, a.count, a.cpu_ms,
+               a.exit.describe());
     parallel_total += a.count;
+    children_cpu_ms += a.cpu_ms;
   }
-  fmt::print("  in {} processes: {} primes, took {:.0f} ms; speedup {:.1f}x on {} cores\n", jobs, parallel_total,
-             parallel_ms, sequential_ms / std::max(parallel_ms, 1e-3), std::thread::hardware_concurrency());
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  const double speedup = sequential_ms / std::max(parallel_ms, 1e-3);
+  const double cores_used = children_cpu_ms / std::max(parallel_ms, 1e-3);
+  fmt::print(
+      "  in {} processes: {} primes, took {:.0f} ms; speedup {:.1f}x (ideal: min({} processes, {} cores) = {}x)\n",
+      jobs, parallel_total, parallel_ms, speedup, jobs, cores, std::min<unsigned>(jobs, cores));
+  fmt::print("  the children used {:.1f} cores on average (their CPU time / the wall time)\n", cores_used);
+  if (const auto why = explain_speedup(speedup, jobs, cores, cores_used, load_average); !why.empty())
+    fmt::print("  {}\n", why);
 
   pg::banner("6. Zombies, and why we reap");
   const ZombieDemo zombie = show_zombie();

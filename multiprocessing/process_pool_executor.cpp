@@ -38,14 +38,17 @@
 #include <cstdlib>
 #include <deque>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -95,6 +98,9 @@ long integer_sqrt(long x) {
   return r;
 }
 
+// C++ can throw any value, not only std::exception objects: the worker must catch that too.
+long throw_a_number(long x) { throw x; }
+
 long sleep_ms_then_echo(long ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return ms;
@@ -121,6 +127,7 @@ inline constexpr NamedFunction pool_functions[] = {
     {"count_primes_in_block", count_primes_in_block},
     {"square", square},
     {"integer_sqrt", integer_sqrt},
+    {"throw_a_number", throw_a_number},
     {"sleep_ms_then_echo", sleep_ms_then_echo},
     {"crash_worker", crash_worker},
 };
@@ -138,7 +145,7 @@ PoolFunction function_named(std::string_view name) {
 }
 
 // -------------------------------------------------------------------------------------------------
-// 2. Moving bytes: whole writes, whole lines
+// 2. Moving bytes: whole writes, whole lines; owning what we open
 // -------------------------------------------------------------------------------------------------
 // A pipe is a byte stream, not a message queue: one write() may arrive as two read()s, or two writes
 // as one read. So each message is one line ending in '\n', and the reader keeps a buffer and takes out
@@ -174,6 +181,91 @@ bool take_number(std::string_view& text, Int& value) {
   return true;
 }
 
+// Every descriptor and every child the pool makes has an *owner* object (RAII, as in process_basics:
+// the destructor gives the resource back on every path, including an exception). OwnedFd closes its
+// descriptor. OwnedChild kills and reaps its child unless the pool already reaped it: if the pool's
+// constructor fails while forking worker 3, workers 0-2 are killed and reaped, their pipes closed,
+// and nothing is left behind. (A forked worker holds copies of these owners too, but it ends with
+// _exit(), which runs no destructor, so it never closes or kills anything of its siblings.)
+
+class OwnedFd {
+ public:
+  OwnedFd() = default;
+  explicit OwnedFd(int fd) : fd_(fd) {}
+  OwnedFd(OwnedFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  OwnedFd& operator=(OwnedFd&& other) noexcept {
+    if (this != &other) {
+      reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  OwnedFd(const OwnedFd&) = delete;
+  OwnedFd& operator=(const OwnedFd&) = delete;
+  ~OwnedFd() { reset(); }
+
+  [[nodiscard]] int get() const { return fd_; }
+  void reset() {  // close now (a no-op when already closed)
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+class OwnedChild {
+ public:
+  OwnedChild() = default;
+  explicit OwnedChild(pid_t pid) : pid_(pid) {}
+  OwnedChild(OwnedChild&& other) noexcept : pid_(std::exchange(other.pid_, 0)), reaped_(other.reaped_) {}
+  OwnedChild& operator=(OwnedChild&& other) noexcept {
+    if (this != &other) {
+      kill_and_reap();
+      pid_ = std::exchange(other.pid_, 0);
+      reaped_ = other.reaped_;
+    }
+    return *this;
+  }
+  OwnedChild(const OwnedChild&) = delete;
+  OwnedChild& operator=(const OwnedChild&) = delete;
+  ~OwnedChild() { kill_and_reap(); }
+
+  [[nodiscard]] pid_t pid() const { return pid_; }  // still known after reaping, for messages
+  void mark_reaped() { reaped_ = true; }            // waitpid() has collected it: nothing left to do
+
+ private:
+  void kill_and_reap() noexcept {
+    if (pid_ <= 0 || reaped_) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    reaped_ = true;
+  }
+
+  pid_t pid_ = 0;
+  bool reaped_ = false;
+};
+
+struct Pipe {
+  OwnedFd read_end;
+  OwnedFd write_end;
+};
+
+// O_CLOEXEC: close-on-exec. fork() keeps every descriptor, so a worker still gets its ends; but a
+// program this process starts with exec (posix_spawn, system(), popen()) gets none of them. Without
+// the flag, a program started while the pool is alive inherits every task pipe's write end, and the
+// pool's shutdown is stuck: it closes its own write end, but the worker sees end of file only when
+// *every* write end is closed, including the copy held by that unrelated program. (Measured: with a
+// `sleep 30` started beside a 2-worker pool, shutdown waited its whole 10 s limit and then had to kill
+// the workers; with O_CLOEXEC it takes a few milliseconds.)
+Pipe make_pipe() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
+  return {OwnedFd(fds[0]), OwnedFd(fds[1])};
+}
+
 // -------------------------------------------------------------------------------------------------
 // 3. The worker: a loop in a child process
 // -------------------------------------------------------------------------------------------------
@@ -183,6 +275,9 @@ bool take_number(std::string_view& text, Int& value) {
 //                      "error ID MESSAGE"     (the task threw, or the name is unknown)
 // The worker reads tasks until end of file (the parent closed its end: shutdown), then _exit(0)s.
 // It never returns: it is a forked copy of the parent, and returning would run the parent's code.
+// A task's exception becomes an "error" reply, whatever was thrown (`catch (...)` catches anything,
+// not only std::exception); start_worker() adds a last `catch (...)` around the whole worker, so even
+// a failure outside a task ends in _exit, never in the parent's code.
 
 [[noreturn]] void worker_main(int task_fd, int result_fd) {
   std::string buffer;
@@ -201,7 +296,9 @@ bool take_number(std::string_view& text, Int& value) {
       take_number(text, arg);
 
       std::string reply;
-      pg::Span span = pg::Timeline::start_span(fmt::format("task {}", id));
+      // The span is named after the call, e.g. "count_primes_in_block(3)": that is what a reader of
+      // the timeline recognises (task ids keep counting across the demos).
+      pg::Span span = pg::Timeline::start_span(fmt::format("{}({})", name, arg));
       if (PoolFunction f = function_named(name); f == nullptr) {
         reply = fmt::format("error {} no function named '{}' in this worker\n", id, name);
       } else {
@@ -211,6 +308,8 @@ bool take_number(std::string_view& text, Int& value) {
           reply = fmt::format("done {} {} {}", id, value, pg::Timeline::encode(span));  // encode ends with '\n'
         } catch (const std::exception& e) {
           reply = fmt::format("error {} {}\n", id, e.what());
+        } catch (...) {  // C++ can throw anything, even an int: it must not unwind out of the worker
+          reply = fmt::format("error {} the task threw something that is not a std::exception\n", id);
         }
       }
       if (!pool_write_all(result_fd, reply)) ::_exit(1);  // the parent is gone
@@ -250,16 +349,47 @@ struct TaskHandle {
   friend bool operator==(const TaskHandle&, const TaskHandle&) = default;
 };
 
+// Writing to a pipe whose reader is dead raises SIGPIPE, whose default action kills *this* process.
+// A dead worker must not kill the parent, so while a pool exists SIGPIPE is ignored, and write() fails
+// with EPIPE instead, which the pool handles. (CPython ignores SIGPIPE at startup for the same reason.)
+// The signal's action belongs to the whole process, and an ignored signal stays ignored across exec:
+// a program started while it is ignored (`yes | head` run by system(), say) would get EPIPE errors
+// where it expects to die quietly. So the pool ignores SIGPIPE only while a pool is alive, and the
+// last pool to shut down puts back whatever action was there before. (A program that starts other
+// programs while a pool is alive can reset SIGPIPE for them with posix_spawnattr_setsigdefault.)
+// The count of live pools is shared by every pool, so a mutex guards it.
+class SigpipeIgnored {
+ public:
+  SigpipeIgnored() {
+    std::lock_guard lock(mutex_);
+    if (users_++ > 0) return;
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    ::sigaction(SIGPIPE, &ignore, &saved_);
+  }
+  ~SigpipeIgnored() {
+    std::lock_guard lock(mutex_);
+    if (--users_ == 0) ::sigaction(SIGPIPE, &saved_, nullptr);
+  }
+  SigpipeIgnored(const SigpipeIgnored&) = delete;
+  SigpipeIgnored& operator=(const SigpipeIgnored&) = delete;
+
+ private:
+  static inline std::mutex mutex_;
+  static inline int users_ = 0;
+  static inline struct sigaction saved_ {};
+};
+
 class ProcessPool {
  public:
   // Fork `workers` processes now. Do this before starting any thread: fork() copies only the calling
   // thread, and a child of a multi-threaded process may find a lock held forever by a thread that
-  // does not exist in the child.
+  // does not exist in the child. If a fork() or pipe2() fails halfway (EAGAIN: too many processes;
+  // EMFILE: too many open files), the constructor throws, and the owners of the workers forked so far
+  // kill and reap them and close their pipes.
   explicit ProcessPool(int workers, pg::Timeline* timeline = nullptr) : timeline_(timeline) {
-    // Writing to a pipe whose reader is dead raises SIGPIPE, whose default action kills *this*
-    // process. A dead worker must not kill the parent, so we ignore SIGPIPE; write() then fails with
-    // EPIPE, which we handle. (CPython ignores SIGPIPE at startup for the same reason.)
-    std::signal(SIGPIPE, SIG_IGN);
+    workers_.reserve(static_cast<std::size_t>(std::max(0, workers)));
     for (int i = 0; i < workers; ++i) start_worker();
   }
   ProcessPool(const ProcessPool&) = delete;
@@ -268,13 +398,19 @@ class ProcessPool {
 
   [[nodiscard]] std::vector<pid_t> worker_pids() const {
     std::vector<pid_t> pids;
-    for (const auto& w : workers_) pids.push_back(w.pid);
+    for (const auto& w : workers_) pids.push_back(w.process.pid());
     return pids;
+  }
+  // How each worker ended, once reaped ("exited with code 0" after a clean shutdown), else "".
+  [[nodiscard]] std::vector<std::string> worker_endings() const {
+    std::vector<std::string> endings;
+    for (const auto& w : workers_) endings.push_back(w.ending);
+    return endings;
   }
   // The worker a task was sent to (0 while it waits in the queue or after it finished).
   [[nodiscard]] pid_t worker_running(TaskHandle h) const {
     for (const auto& w : workers_)
-      if (w.alive && w.task == h.id) return w.pid;
+      if (w.alive && w.task == h.id) return w.process.pid();
     return 0;
   }
   [[nodiscard]] bool broken() const { return !broken_reason_.empty(); }
@@ -340,33 +476,34 @@ class ProcessPool {
 
   // Close every task pipe: each worker reads end of file and exits. Then read what is left on the
   // result pipes and reap every worker. A worker that does not exit in time is killed, so shutdown is
-  // bounded too. Safe to call twice.
+  // bounded too. Then SIGPIPE gets its old action back, if this was the last pool. Safe to call twice.
   void shutdown(std::chrono::milliseconds limit = 10s) {
     if (shut_down_) return;
     shut_down_ = true;
     const auto deadline = pg::Clock::now() + limit;
-    for (auto& w : workers_) close_fd(w.task_fd);
+    for (auto& w : workers_) w.task_fd.reset();
     while (std::any_of(workers_.begin(), workers_.end(), [](const Worker& w) { return w.alive; }) &&
            pg::Clock::now() < deadline)
       pump(deadline);
     for (auto& w : workers_) {
       if (w.alive) {  // still running past the deadline: kill it; its task fails as BrokenProcessPool
-        ::kill(w.pid, SIGKILL);
+        ::kill(w.process.pid(), SIGKILL);
         worker_died(w);
       }
       reap(w);
     }
     fail_queued("the pool was shut down");
+    sigpipe_ignored_.reset();
   }
 
  private:
   struct Worker {
-    pid_t pid = 0;
-    int task_fd = -1;    // parent writes tasks here
-    int result_fd = -1;  // parent reads results here
-    long task = -1;      // the task it is running, or -1 when idle
+    OwnedChild process;
+    OwnedFd task_fd;    // parent writes tasks here
+    OwnedFd result_fd;  // parent reads results here
+    long task = -1;     // the task it is running, or -1 when idle
     bool alive = true;
-    bool reaped = false;
+    std::string ending;  // how it ended, once reaped
     std::string buffer;  // bytes read but not yet a whole line
   };
   struct Queued {
@@ -381,11 +518,6 @@ class ProcessPool {
     std::string error;
   };
 
-  static void close_fd(int& fd) {
-    if (fd >= 0) ::close(fd);
-    fd = -1;
-  }
-
   Outcome& outcome(TaskHandle h) {
     auto it = outcomes_.find(h.id);
     if (it == outcomes_.end()) throw std::invalid_argument(fmt::format("no task {} in this pool", h.id));
@@ -397,30 +529,34 @@ class ProcessPool {
   // end of `tasks` is the parent's and the only write end of `results` is the worker's: closing one is
   // then seen as end of file by the other (that is how shutdown and worker deaths are noticed).
   void start_worker() {
-    int tasks[2];
-    int results[2];
-    if (::pipe(tasks) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
-    if (::pipe(results) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
-    std::fflush(nullptr);  // or text buffered in stdio would be printed again by the worker
+    Pipe tasks = make_pipe();
+    Pipe results = make_pipe();
+    // Flush stdio first: the worker gets a copy of this process's unwritten output buffer, and
+    // anything in it would be written twice if the worker ever flushed it.
+    std::fflush(nullptr);
     const pid_t pid = ::fork();
     if (pid < 0) throw std::system_error(errno, std::generic_category(), "fork");
     if (pid == 0) {
       // In the worker: close the parent's ends of every earlier worker's pipes. If worker 2 kept
       // worker 1's task pipe open, closing it in the parent would never give worker 1 end of file.
-      for (auto& w : workers_) {
-        close_fd(w.task_fd);
-        close_fd(w.result_fd);
+      try {
+        for (auto& w : workers_) {
+          w.task_fd.reset();
+          w.result_fd.reset();
+        }
+        tasks.write_end.reset();
+        results.read_end.reset();
+        worker_main(tasks.read_end.get(), results.write_end.get());
+      } catch (...) {
       }
-      ::close(tasks[1]);
-      ::close(results[0]);
-      worker_main(tasks[0], results[1]);
+      ::_exit(70);  // only reached if something failed outside a task
     }
-    ::close(tasks[0]);
-    ::close(results[1]);
     Worker w;
-    w.pid = pid;
-    w.task_fd = tasks[1];
-    w.result_fd = results[0];
+    w.process = OwnedChild(pid);
+    tasks.read_end.reset();
+    results.write_end.reset();
+    w.task_fd = std::move(tasks.write_end);
+    w.result_fd = std::move(results.read_end);
     workers_.push_back(std::move(w));
   }
 
@@ -428,11 +564,11 @@ class ProcessPool {
   void dispatch() {
     for (auto& w : workers_) {
       if (queue_.empty()) return;
-      if (!w.alive || w.task >= 0 || w.task_fd < 0) continue;
+      if (!w.alive || w.task >= 0 || w.task_fd.get() < 0) continue;
       const Queued q = queue_.front();
       queue_.pop_front();
       w.task = q.id;
-      if (!pool_write_all(w.task_fd, fmt::format("task {} {} {}\n", q.id, q.function, q.arg)))
+      if (!pool_write_all(w.task_fd.get(), fmt::format("task {} {} {}\n", q.id, q.function, q.arg)))
         worker_died(w);  // EPIPE: it is dead already
     }
   }
@@ -447,7 +583,7 @@ class ProcessPool {
     std::vector<Worker*> owners;
     for (auto& w : workers_) {
       if (!w.alive) continue;
-      fds.push_back({w.result_fd, POLLIN, 0});
+      fds.push_back({w.result_fd.get(), POLLIN, 0});
       owners.push_back(&w);
     }
     if (fds.empty()) {  // no live worker: nothing can arrive; do not spin while the caller's deadline runs
@@ -461,7 +597,7 @@ class ProcessPool {
       if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
       Worker& w = *owners[i];
       char chunk[4096];
-      const ssize_t n = ::read(w.result_fd, chunk, sizeof chunk);
+      const ssize_t n = ::read(w.result_fd.get(), chunk, sizeof chunk);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {  // end of file: the worker exited (or was killed)
         worker_died(w);
@@ -496,11 +632,11 @@ class ProcessPool {
   // A worker's result pipe ended. Collect its exit status, fail its task, and break the pool.
   void worker_died(Worker& w) {
     w.alive = false;
-    close_fd(w.task_fd);
+    w.task_fd.reset();
     const std::string how = reap(w);
     const bool expected = shut_down_ && w.task < 0;  // an idle worker leaving at shutdown is normal
     if (expected) return;
-    const std::string reason = fmt::format("worker process {} {} while running task {}", w.pid, how, w.task);
+    const std::string reason = fmt::format("worker process {} {} while running task {}", w.process.pid(), how, w.task);
     if (w.task >= 0) {
       Outcome& o = outcomes_[w.task];
       o = Outcome{true, true, 0, reason};
@@ -518,24 +654,31 @@ class ProcessPool {
   // waitpid with a time limit, as in process_basics: the worker has closed its pipe, so it is exiting;
   // if it has not exited within 2 s, kill it. Returns how it ended, in words.
   std::string reap(Worker& w) {
-    close_fd(w.task_fd);
-    close_fd(w.result_fd);
+    w.task_fd.reset();
+    w.result_fd.reset();
     w.alive = false;
-    if (w.reaped) return "ended";
+    if (!w.ending.empty()) return w.ending;
+    const pid_t pid = w.process.pid();
     int status = 0;
     const auto deadline = pg::Clock::now() + 2s;
     pid_t done = 0;
-    while ((done = ::waitpid(w.pid, &status, WNOHANG)) == 0 || (done < 0 && errno == EINTR)) {
-      if (pg::Clock::now() >= deadline) ::kill(w.pid, SIGKILL);
+    while ((done = ::waitpid(pid, &status, WNOHANG)) == 0 || (done < 0 && errno == EINTR)) {
+      if (pg::Clock::now() >= deadline) ::kill(pid, SIGKILL);
       std::this_thread::sleep_for(1ms);
     }
-    w.reaped = true;
-    if (done < 0) return "vanished";
-    if (WIFSIGNALED(status))
-      return fmt::format("was killed by signal {} ({})", WTERMSIG(status), ::strsignal(WTERMSIG(status)));
-    return fmt::format("exited with code {}", WEXITSTATUS(status));
+    w.process.mark_reaped();
+    if (done < 0) {
+      w.ending = "vanished";
+    } else if (WIFSIGNALED(status)) {
+      w.ending = fmt::format("was killed by signal {} ({})", WTERMSIG(status), ::strsignal(WTERMSIG(status)));
+    } else {
+      w.ending = fmt::format("exited with code {}", WEXITSTATUS(status));
+    }
+    return w.ending;
   }
 
+  // Declared first, so it is destroyed last: SIGPIPE stays ignored until every worker is gone.
+  std::optional<SigpipeIgnored> sigpipe_ignored_{std::in_place};
   pg::Timeline* timeline_;
   std::vector<Worker> workers_;
   std::deque<Queued> queue_;
@@ -552,7 +695,7 @@ class ProcessPool {
 std::vector<long> blocks_sequentially(const std::vector<long>& blocks, pg::Timeline& timeline) {
   std::vector<long> counts;
   for (long b : blocks) {
-    auto span = timeline.scope(fmt::format("block {}", b));
+    auto span = timeline.scope(fmt::format("count_primes_in_block({})", b));
     counts.push_back(count_primes_in_block(b));
   }
   return counts;
@@ -614,8 +757,8 @@ int main(int argc, char** argv) {
   int round_trips = 2'000;
   pg::Flags flags("process_pool_executor", "A process pool: tasks and results as messages over pipes.");
   flags.add("--workers", workers, "number of worker processes", 1, 64);
-  flags.add("--tasks", tasks, "number of prime-counting blocks (of 100,000 numbers each)", 1, 1'000);
-  flags.add("--round-trips", round_trips, "tiny tasks used to measure the cost of one round trip", 1, 1'000'000);
+  flags.add("--tasks", tasks, "number of prime-counting blocks of 100,000 numbers (100: about 10 s)", 1, 100);
+  flags.add("--round-trips", round_trips, "tiny tasks used to measure the cost of one round trip", 1, 100'000);
   std::string trace_path;
   flags.add("--trace", trace_path, "also write the timelines to this file for a trace viewer (ui.perfetto.dev)");
   if (auto status = flags.parse(argc, argv)) return *status;
@@ -691,7 +834,7 @@ int main(int argc, char** argv) {
     fmt::print("  and new work is refused: {}\n", e.what());
   }
   pool.shutdown();
-  fmt::print("  shutdown: every worker reaped\n");
+  fmt::print("  shutdown: every worker reaped; how each ended: {}\n", pool.worker_endings());
 
   if (!trace.write()) return 1;
   fmt::print(

@@ -2,12 +2,24 @@
 // this folder forks).
 #pragma once
 
+#include <fmt/format.h>
+
 #include <cerrno>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <exception>
+#include <functional>
+#include <set>
 #include <string>
 #include <thread>
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 namespace mp_test {
 
@@ -25,6 +37,115 @@ inline bool skip_without_two_cores(unsigned cores) {
   if (cores >= 2) return false;
   std::printf("SKIPPED: a speedup needs at least 2 cores, this machine has %u\n", cores);
   return true;
+}
+
+// The file descriptors open in this process (from /proc/self/fd, without the one used to read it).
+inline std::set<int> open_descriptors() {
+  std::set<int> fds;
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) return fds;
+  while (const dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    const int fd = std::atoi(entry->d_name);
+    if (fd != ::dirfd(dir)) fds.insert(fd);
+  }
+  ::closedir(dir);
+  return fds;
+}
+
+// Lower this process's open-file limit (RLIMIT_NOFILE) so that exactly `more` new descriptors can be
+// opened: a new descriptor takes the lowest free number, and the limit caps that number. The next
+// pipe2() or open() after those fails with EMFILE. Works for root too (unlike RLIMIT_NPROC, which
+// root ignores). Returns the old limit, to put back with setrlimit.
+inline rlimit allow_only_more_descriptors(int more) {
+  rlimit old{};
+  ::getrlimit(RLIMIT_NOFILE, &old);
+  const std::set<int> open = open_descriptors();
+  rlim_t limit = 0;
+  int free_below = 0;
+  while (free_below < more) {
+    if (open.count(static_cast<int>(limit)) == 0) ++free_below;
+    ++limit;
+  }
+  rlimit lowered = old;
+  lowered.rlim_cur = limit;
+  ::setrlimit(RLIMIT_NOFILE, &lowered);
+  return old;
+}
+
+// How many SIGCHLD signals arrived since count_sigchld() was called (at least one per child that ended
+// while counting, though signals that arrive together may count once): proof that a child existed.
+inline volatile std::sig_atomic_t sigchld_count = 0;
+inline void count_sigchld() {
+  sigchld_count = 0;
+  struct sigaction on_child {};
+  on_child.sa_handler = [](int) { sigchld_count = sigchld_count + 1; };
+  sigemptyset(&on_child.sa_mask);
+  on_child.sa_flags = SA_RESTART;
+  ::sigaction(SIGCHLD, &on_child, nullptr);
+}
+
+// Run `body` in a forked copy of this test process and return the text it returns (or what it
+// threw). For what a test must not do to the test runner itself: lower its resource limits, point its
+// stdout elsewhere, install signal handlers. Catch2's assertions do not work in the copy, so the body
+// describes what it found as text and the test checks that text. The copy ends with _exit(); a copy
+// that runs past `limit` is killed, so this never hangs.
+inline std::string run_in_forked_test_process(const std::function<std::string()>& body,
+                                              std::chrono::milliseconds limit = std::chrono::seconds(20)) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return "pipe2 failed";
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) return "fork failed";
+  if (pid == 0) {
+    ::close(fds[0]);
+    std::string answer;
+    try {
+      answer = body();
+    } catch (const std::exception& e) {
+      answer = std::string("threw: ") + e.what();
+    } catch (...) {
+      answer = "threw something";
+    }
+    const char* p = answer.data();
+    std::size_t left = answer.size();
+    while (left > 0) {
+      const ssize_t n = ::write(fds[1], p, left);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      p += n;
+      left -= static_cast<std::size_t>(n);
+    }
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string text;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  bool timed_out = false;
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd p{fds[0], POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+    char buffer[4096];
+    const ssize_t n = ::read(fds[0], buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fds[0]);
+  if (timed_out) ::kill(pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (timed_out) return "the forked test process ran past its time limit: " + text;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return fmt::format("the forked test process ended badly (status {:#x}): {}", status, text);
+  return text;
 }
 
 }  // namespace mp_test

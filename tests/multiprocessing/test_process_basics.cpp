@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <set>
 
+#include <fcntl.h>
+
 #include "catch.hpp"
 #include "multiprocessing/children.hpp"
 #include "support.hpp"
@@ -31,6 +33,104 @@ TEST_CASE("memory: a global changed in the child is unchanged in the parent", "[
   CHECK(demo.child_saw == before + 5);
   CHECK(demo.parent_after == before);
   CHECK(process_basics_global == before);
+  CHECK(mp_test::no_children_left());
+}
+
+TEST_CASE("fflush before fork: text printed before a fork appears once", "[multiprocessing]") {
+  // In a forked copy of the test process (so the test runner's own stdout is untouched): stdout goes
+  // to a pipe, some text waits in stdio's buffer (no newline, so even a line-buffered stdout keeps
+  // it), and fork_child() forks a child that flushes its stdio before _exit. Had the buffer not been
+  // flushed before fork(), the child would hold a copy of the text and write it a second time.
+  const std::string answer = mp_test::run_in_forked_test_process([] {
+    int fds[2];
+    if (::pipe(fds) != 0) return std::string("pipe failed");
+    std::fflush(stdout);
+    ::dup2(fds[1], STDOUT_FILENO);
+    ::close(fds[1]);
+    std::printf("[written before the fork]");
+    OwnedChild child = fork_child([] { return 0; });
+    const ChildExit exit = wait_child(child);
+    std::fflush(stdout);
+    ::close(STDOUT_FILENO);
+    std::string out;
+    char buffer[4096];
+    ssize_t n = 0;
+    while ((n = ::read(fds[0], buffer, sizeof buffer)) > 0) out.append(buffer, static_cast<std::size_t>(n));
+    std::size_t copies = 0;
+    for (auto at = out.find("[written before the fork]"); at != std::string::npos; at = out.find("[written", at + 1))
+      ++copies;
+    return fmt::format("child {}; copies {}", exit.describe(), copies);
+  });
+  CHECK(answer == "child exited with code 0; copies 1");
+  CHECK(mp_test::no_children_left());
+}
+
+TEST_CASE("a child whose body throws exits with code 70 and never returns into the parent's code",
+          "[multiprocessing]") {
+  OwnedChild standard = fork_child([]() -> int { throw std::runtime_error("failed in the child"); });
+  const ChildExit standard_exit = wait_child(standard);
+  CHECK(standard_exit.exited);
+  CHECK(standard_exit.code == 70);
+  // Not a std::exception: catch (...) catches it too.
+  OwnedChild other = fork_child([]() -> int { throw 42; });
+  const ChildExit other_exit = wait_child(other);
+  CHECK(other_exit.exited);
+  CHECK(other_exit.code == 70);
+  CHECK(mp_test::no_children_left());
+}
+
+TEST_CASE("an owner that is destroyed before the wait kills and reaps its child", "[multiprocessing]") {
+  pid_t pid = 0;
+  {
+    OwnedChild child = fork_child([] {
+      std::this_thread::sleep_for(60s);
+      return 0;
+    });
+    pid = child.pid();
+    CHECK(process_state(pid) != 0);
+  }  // no wait_child(): the destructor is the only cleanup, as when an exception leaves the scope
+  CHECK(process_state(pid) == 0);  // killed and reaped: not even a zombie is left
+  CHECK(mp_test::no_children_left());
+}
+
+TEST_CASE("pipes are close-on-exec so programs started later do not inherit them", "[multiprocessing]") {
+  Pipe pipe = make_pipe();
+  CHECK((::fcntl(pipe.read_end.get(), F_GETFD) & FD_CLOEXEC) != 0);
+  CHECK((::fcntl(pipe.write_end.get(), F_GETFD) & FD_CLOEXEC) != 0);
+  // A program started now sees none of this process's descriptors beyond what it was given: ask sh to
+  // check that the write end's number is not open in it.
+  const auto fd = std::to_string(pipe.write_end.get());
+  const SpawnResult probe = spawn_and_wait({"sh", "-c", "test -e /proc/self/fd/" + fd + " && exit 1; exit 0"});
+  REQUIRE(probe.error == 0);
+  CHECK(probe.exit.code == 0);
+  CHECK(mp_test::no_children_left());
+}
+
+TEST_CASE("a fork loop that fails halfway leaves no child and no open pipe behind", "[multiprocessing]") {
+  // In a forked copy of the test process, lower the open-file limit so that chunk 0's pipe fits (and
+  // chunk 1's for extra = 3) but the next pipe2() fails with EMFILE. count_primes_in_processes() then
+  // throws with children already running: their owners must kill and reap them and close the pipes.
+  for (int extra : {2, 3}) {
+    const std::string answer = mp_test::run_in_forked_test_process([extra] {
+      const auto before = mp_test::open_descriptors();
+      mp_test::count_sigchld();
+      const rlimit old = mp_test::allow_only_more_descriptors(extra);
+      std::string what = "no exception";
+      try {
+        pg::Timeline timeline("processes");
+        count_primes_in_processes(2'000'000, 4, timeline);
+      } catch (const std::system_error& e) {
+        what = e.what();
+      }
+      ::setrlimit(RLIMIT_NOFILE, &old);
+      return fmt::format("{}; children forked: {}; children left: {}; descriptors leaked: {}", what,
+                         mp_test::sigchld_count > 0, !mp_test::no_children_left(),
+                         mp_test::open_descriptors() != before);
+    });
+    INFO("extra descriptors allowed: " << extra);
+    CHECK_THAT(answer, contains_text("pipe2"));
+    CHECK_THAT(answer, contains_text("children forked: true; children left: false; descriptors leaked: false"));
+  }
   CHECK(mp_test::no_children_left());
 }
 
@@ -88,6 +188,7 @@ TEST_CASE("parallel processes give the sequential results and their spans reach 
     child_pids.insert(answers[i].pid);
   }
   CHECK(total == 9'592);
+  for (const auto& a : answers) CHECK(a.cpu_ms > 0);  // each child measured its own CPU time
 
   // One span per child, recorded in the child (its pid) and decoded on this side.
   const auto spans = parallel.spans();
@@ -131,6 +232,32 @@ TEST_CASE("parallel processes: CPU work on 2 processes is at least 1.5x faster t
   CHECK(mp_test::no_children_left());
 }
 
+TEST_CASE("a speedup below the ideal names its cause", "[multiprocessing]") {
+  // Close to the ideal min(processes, cores): nothing to explain.
+  CHECK(explain_speedup(1.9, 4, 2, 1.95, 0.3).empty());
+  CHECK(explain_speedup(0.95, 1, 8, 1.0, 0.3).empty());  // one process: the ideal is 1x
+  // The children got one core between them: a busy machine.
+  CHECK_THAT(explain_speedup(1.0, 4, 2, 1.0, 3.2), contains_text("got only 1.0 cores' worth of CPU time"));
+  CHECK_THAT(explain_speedup(1.0, 4, 2, 1.0, 3.2), contains_text("load average was 3.2"));
+  // The children did use both cores, and still no speedup: the work was too small.
+  CHECK_THAT(explain_speedup(1.0, 2, 2, 1.9, 0.1), contains_text("the work was too small"));
+}
+
+TEST_CASE("the children's CPU time fits the wall time of the run", "[multiprocessing]") {
+  // The numbers behind the speedup's explanation: each child measured its CPU time itself, and
+  // together they cannot have used more than every core for the whole run.
+  pg::Timeline parallel("processes");
+  pg::Stopwatch clock;
+  const auto answers = count_primes_in_processes(300'000, 2, parallel);
+  const double wall_ms = clock.elapsed_ms();
+  double cpu_ms = 0;
+  for (const auto& a : answers) cpu_ms += a.cpu_ms;
+  INFO("children's CPU time " << cpu_ms << " ms, wall time " << wall_ms << " ms");
+  CHECK(cpu_ms > 0);
+  CHECK(cpu_ms <= wall_ms * test_support::cores() * 1.05 + 5);
+  CHECK(mp_test::no_children_left());
+}
+
 TEST_CASE("zombies: an exited child is a zombie until waitpid and then its pid is gone", "[multiprocessing]") {
   const ZombieDemo demo = show_zombie();
   CHECK(demo.before_reaping == 'Z');
@@ -143,8 +270,8 @@ TEST_CASE("zombies: an exited child is a zombie until waitpid and then its pid i
 TEST_CASE("process_basics: the program runs and rejects bad flags with a message and exit status 2",
           "[multiprocessing][flags]") {
   using test_support::run_program;
-  test_support::check_rejects_bad_flags(LESSON_BINARY,
-                                        {{"--jobs", "x"}, {"--jobs", "0"}, {"--work", "-5"}, {"--bogus"}});
+  test_support::check_rejects_bad_flags(
+      LESSON_BINARY, {{"--jobs", "x"}, {"--jobs", "0"}, {"--work", "-5"}, {"--work", "100000000"}, {"--bogus"}});
   auto help = run_program(LESSON_BINARY, {"--help"});
   CHECK(help.exit_code == 0);
   CHECK(help.out.find("--jobs") != std::string::npos);
@@ -157,6 +284,8 @@ TEST_CASE("process_basics: the program runs and rejects bad flags with a message
   CHECK(ok.out.find("killed by signal 6") != std::string::npos);
   CHECK(ok.out.find("state is 'Z'") != std::string::npos);
   CHECK(ok.out.find("2262 primes") != std::string::npos);  // pi(20,000), both ways
+  CHECK(ok.out.find("(ideal: min(2 processes, ") != std::string::npos);
+  CHECK(ok.out.find("cores on average (their CPU time / the wall time)") != std::string::npos);
   CHECK(mp_test::no_children_left());
 }
 

@@ -40,20 +40,23 @@ TEST_CASE("returned results are complete and correct", "[multiprocessing]") {
 TEST_CASE("shared memory: children x 100000 atomic increments give the exact total", "[multiprocessing]") {
   for (int children : {2, 3}) {
     pg::Timeline timeline("fetch_add");
-    CHECK(count_in_shared_memory(children, 100'000, true, timeline) == children * 100'000L);
+    const CountResult result = count_in_shared_memory(children, 100'000, true, timeline);
+    CHECK(result.value == children * 100'000L);
+    CHECK(result.killed_at_limit == 0);
     CHECK(timeline.spans().size() == static_cast<std::size_t>(children));
   }
   CHECK(mp_test::no_children_left());
 }
 
 TEST_CASE("shared memory: load then store in two steps loses updates", "[multiprocessing]") {
-  // Lost updates need the two children to interleave; the start gate and the yield make that
-  // near-certain, and we allow three tries so that a quiet moment on a busy machine cannot fail it.
+  // Lost updates need the two children to interleave, or one to be paused between its load and its
+  // store; the start gate and the work between the two steps make that near-certain, and we allow
+  // three tries so that a lucky run on a busy machine cannot fail it.
   const long expected = 2 * 100'000L;
   long lost = 0;
   for (int attempt = 0; attempt < 3 && lost == 0; ++attempt) {
     pg::Timeline timeline("load+store");
-    const long total = count_in_shared_memory(2, 100'000, false, timeline);
+    const long total = count_in_shared_memory(2, 100'000, false, timeline).value;
     CHECK(total <= expected);
     CHECK(total > 0);  // (it can fall below one child's 100,000: a late store undoes many of the other's)
     lost = expected - total;
@@ -62,19 +65,31 @@ TEST_CASE("shared memory: load then store in two steps loses updates", "[multipr
   CHECK(mp_test::no_children_left());
 }
 
-TEST_CASE("shared list: every item appended by every child is there exactly once", "[multiprocessing]") {
-  SharedObject<SharedList> list;
-  pg::Timeline timeline("shared list");
+TEST_CASE("shared list: children appending at the same time lose no item and duplicate none", "[multiprocessing]") {
+  // The children pass a start gate and then append together, so an append without the lock would
+  // let two children take the same slot and lose an item. Whether they really run at the same time
+  // depends on the machine: a busy one often runs them in turn, and then even a missing lock loses
+  // nothing. So the test fills twenty lists (each takes milliseconds) and checks every one: on a quiet
+  // machine every fill overlaps, and even on a busy one (load average 20 on 2 cores) about one in four
+  // does, where a missing lock loses items.
   const int children = 3;
-  const int per_child = 1'000;
-  auto items = fill_shared_list(*list, children, per_child, timeline);
-  REQUIRE(items.size() == static_cast<std::size_t>(children * per_child));
-  std::sort(items.begin(), items.end());
+  const int per_child = 2'000;
   std::vector<long> expected;
   for (int k = 0; k < children; ++k)
     for (int i = 0; i < per_child; ++i) expected.push_back(k * 1'000'000L + i);
-  CHECK(items == expected);
-  CHECK(list->recoveries == 0);
+  for (int fill = 0; fill < 20; ++fill) {
+    SharedObject<SharedList> list;
+    pg::Timeline timeline("shared list");
+    const FilledList filled = fill_shared_list(*list, children, per_child, timeline);
+    INFO("fill " << fill << ": the appending child changed " << filled.owner_changes << " times along the list");
+    CHECK(filled.children_ok);
+    auto items = filled.items;
+    REQUIRE(items.size() == expected.size());
+    std::sort(items.begin(), items.end());
+    REQUIRE(items == expected);
+    CHECK(list->recoveries == 0);
+    REQUIRE(timeline.spans().size() == static_cast<std::size_t>(children));
+  }
   CHECK(mp_test::no_children_left());
 }
 
@@ -85,24 +100,138 @@ TEST_CASE("shared list: a full list refuses appends instead of overflowing", "[m
   CHECK(list->snapshot().size() == static_cast<std::size_t>(SharedList::capacity));
 }
 
-TEST_CASE("robust mutex: a child that dies holding the lock does not block the parent", "[multiprocessing]") {
+TEST_CASE("robust mutex: a child killed in the middle of an append leaves the list whole", "[multiprocessing]") {
   SharedObject<SharedList> list;
+  for (long i = 1; i <= 3; ++i) REQUIRE(list->append(i));
   pg::Timeline timeline("dead holder");
   pg::Stopwatch clock;
-  CHECK(survive_a_dead_lock_holder(*list, timeline));
+  // The child locks, writes its item into the free slot, and is killed before publishing the size.
+  const DeadHolderDemo demo = survive_a_dead_lock_holder(*list, timeline, 4);
   CHECK(clock.elapsed() < 5s);
+  CHECK(demo.child_signal == SIGKILL);
+  CHECK(demo.size_before == 3);
+  CHECK(demo.size_after_death == 3);  // the dead child's item was never counted
+  CHECK(demo.appended);
   CHECK(list->recoveries == 1);
-  CHECK(list->snapshot() == std::vector<long>{-1});
-  CHECK(list->append(7));  // the lock works normally again
+  CHECK(list->snapshot() == std::vector<long>{1, 2, 3, 4});  // its slot was taken by the next append
+  CHECK(list->append(5));                                    // the lock works normally again
   CHECK(list->recoveries == 1);
+  CHECK(mp_test::no_children_left());
+}
+
+TEST_CASE("robust mutex: an appender killed at a random moment never leaves a gap or a stray item",
+          "[multiprocessing]") {
+  // A child appends 1, 2, 3, ... in a loop until the parent kills it at an arbitrary moment, sometimes
+  // while it holds the lock. Whatever the moment, the list must be exactly 1..n. Repeated until one of
+  // the kills landed while the child held the lock (a recovery), at most 30 times.
+  int recoveries = 0;
+  for (int attempt = 0; attempt < 30 && recoveries == 0; ++attempt) {
+    SharedObject<SharedList> list;
+    SharedObject<std::atomic<long>> appended(0);
+    OwnedChild child;
+    std::fflush(nullptr);
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      for (long i = 1; i < SharedList::capacity; ++i) {
+        list->append(i);
+        appended->store(i);
+      }
+      ::_exit(0);
+    }
+    child = OwnedChild(pid);
+    // Kill it once it has appended a few items, at a moment that varies from try to try.
+    const auto give_up = pg::Clock::now() + 5s;
+    while (appended->load() < 50 + 37 * attempt && pg::Clock::now() < give_up) std::this_thread::yield();
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    child.mark_reaped();
+    const auto items = list->snapshot();
+    std::vector<long> expected(items.size());
+    for (std::size_t i = 0; i < expected.size(); ++i) expected[i] = static_cast<long>(i) + 1;
+    INFO("try " << attempt << ": " << items.size() << " items");
+    REQUIRE(items == expected);
+    recoveries = list->recoveries;
+  }
+  INFO("no kill landed while the child held the lock in 30 tries");
+  CHECK(recoveries == 1);
+  CHECK(mp_test::no_children_left());
+}
+
+TEST_CASE("a counting child killed at the time limit is reported as killed", "[multiprocessing]") {
+  pg::Timeline timeline("load+store");
+  // Ten million increments take seconds; the limit is 50 ms.
+  const CountResult result = count_in_shared_memory(2, 10'000'000, false, timeline, 50ms);
+  CHECK(result.killed_at_limit == 2);
+  CHECK(result.value < 2 * 10'000'000L);
+  CHECK(mp_test::no_children_left());
+}
+
+TEST_CASE("a child whose body throws exits with code 70", "[multiprocessing]") {
+  pg::Timeline timeline("throws");
+  const auto reports = run_children(
+      2,
+      [](int k) -> std::string {
+        if (k == 0) throw std::runtime_error("failed in the child");
+        throw 42;  // not a std::exception: caught as well
+      },
+      timeline, "throws");
+  REQUIRE(reports.size() == 2);
+  for (const auto& r : reports) {
+    CHECK_FALSE(r.ok);
+    CHECK(r.exit_code == 70);
+    CHECK(r.signal == 0);
+    CHECK_FALSE(r.killed_at_limit);
+  }
+  CHECK(mp_test::no_children_left());
+}
+
+TEST_CASE("a fork loop that fails halfway leaves no child and no open pipe behind", "[multiprocessing]") {
+  // In a forked copy of the test process, lower the open-file limit so that the pipes of the first
+  // children fit but a later pipe2() fails with EMFILE (each child's pipe needs 2 descriptors and the
+  // parent keeps 1). run_children() throws with children already forked: their owners must kill and
+  // reap them and close their pipes.
+  for (int extra : {2, 3}) {
+    const std::string answer = mp_test::run_in_forked_test_process([extra] {
+      const auto before = mp_test::open_descriptors();
+      mp_test::count_sigchld();
+      const rlimit old = mp_test::allow_only_more_descriptors(extra);
+      std::string what = "no exception";
+      try {
+        pg::Timeline timeline("sleepers");
+        run_children(
+            4,
+            [](int) {
+              std::this_thread::sleep_for(60s);
+              return std::string();
+            },
+            timeline, "sleeper");
+      } catch (const std::system_error& e) {
+        what = e.what();
+      }
+      ::setrlimit(RLIMIT_NOFILE, &old);
+      return fmt::format("{}; children forked: {}; children left: {}; descriptors leaked: {}", what,
+                         mp_test::sigchld_count > 0, !mp_test::no_children_left(),
+                         mp_test::open_descriptors() != before);
+    });
+    INFO("extra descriptors allowed: " << extra);
+    CHECK_THAT(answer, contains_text("pipe2"));
+    CHECK_THAT(answer, contains_text("children forked: true; children left: false; descriptors leaked: false"));
+  }
   CHECK(mp_test::no_children_left());
 }
 
 TEST_CASE("sharing_between_processes: the program runs and rejects bad flags with exit status 2",
           "[multiprocessing][flags]") {
   using test_support::run_program;
-  test_support::check_rejects_bad_flags(LESSON_BINARY,
-                                        {{"--children", "x"}, {"--children", "0"}, {"--items", "100000"}, {"--bogus"}});
+  test_support::check_rejects_bad_flags(LESSON_BINARY, {{"--children", "x"},
+                                                        {"--children", "0"},
+                                                        {"--items", "100000"},
+                                                        {"--increments", "100000000"},
+                                                        {"--limit-ms", "0"},
+                                                        {"--bogus"}});
   // Each value is fine alone, but together they overflow the shared list: a one-line error, exit 2.
   const auto too_many = run_program(LESSON_BINARY, {"--children", "64", "--items", "8000"});
   CHECK(too_many.exit_code == 2);
@@ -110,11 +239,15 @@ TEST_CASE("sharing_between_processes: the program runs and rejects bad flags wit
   CHECK(too_many.out.empty());
   const std::string path = fmt::format("/tmp/playground-sharing-{}.json", ::getpid());
   auto ok = run_program(LESSON_BINARY, {"--children", "2", "--increments", "20000", "--items", "50", "--trace", path});
+  INFO("stdout: " << ok.out);
   CHECK(ok.exit_code == 0);
   CHECK(ok.out.find("saw [1000, 1000]; the parent's global is still 0") != std::string::npos);
   CHECK(ok.out.find("fetch_add:       40000 of 40000 (exact)") != std::string::npos);
   CHECK(ok.out.find("holds 100 items (expected 100), each exactly once: true") != std::string::npos);
-  CHECK(ok.out.find("(1 recovery) and appended: true") != std::string::npos);
+  CHECK(ok.out.find("was killed (signal 9) before publishing it") != std::string::npos);
+  CHECK(ok.out.find("marked the mutex consistent (1 recovery)") != std::string::npos);
+  CHECK(ok.out.find("the list still holds 100 items (the dead child's item was never counted); the parent then "
+                    "appended: true") != std::string::npos);
   auto events = test_support::read_trace(path);
   std::remove(path.c_str());
   int spans = 0;
@@ -124,5 +257,19 @@ TEST_CASE("sharing_between_processes: the program runs and rejects bad flags wit
     CHECK(e.dur >= 0);
   }
   CHECK(spans == 5 * 2);  // globals, returned, load+store, fetch_add, shared list: one span per child
+  CHECK(mp_test::no_children_left());
+}
+
+TEST_CASE("sharing_between_processes: counting children killed at the time limit fail the run",
+          "[multiprocessing][flags]") {
+  // Ten million increments per child take seconds: with a 20 ms limit the counting children are
+  // killed, and the program says so and exits with status 1 instead of calling them lost updates.
+  const auto r =
+      test_support::run_program(LESSON_BINARY, {"--increments", "10000000", "--limit-ms", "20", "--items", "10"});
+  INFO("stdout: " << r.out << "stderr: " << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("ran past the 20 ms limit (--limit-ms) and were killed") != std::string::npos);
+  CHECK(r.out.find("updates lost") == std::string::npos);
+  CHECK(r.err.find("killed at the time limit") != std::string::npos);
   CHECK(mp_test::no_children_left());
 }
