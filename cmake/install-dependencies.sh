@@ -10,7 +10,7 @@
 set -euo pipefail
 
 packages=(
-  g++            # C++20 compiler with coroutines (g++ 10 or newer)
+  g++            # C++20 compiler with coroutines (g++ 12 or newer: the version tested)
   cmake          # 3.25 or newer, for `cmake --workflow`
   ninja-build    # the build tool the presets use
   ccache         # makes rebuilds near-instant
