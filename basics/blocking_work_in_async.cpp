@@ -15,7 +15,8 @@
 //   g++ -std=c++20 -O2 -I common basics/blocking_work_in_async.cpp -lfmt -pthread -o blocking_work_in_async
 //
 // Beyond the Python playground's lessons, it mirrors asyncio's answer to blocking code:
-//   await asyncio.to_thread(f, x)         -> co_await run_on(pool, f, x)   (run_on is this lesson's, section 2)
+//   await asyncio.to_thread(f, x)         -> co_await asio::co_spawn(pool, <a coroutine calling f(x)>, use_awaitable)
+//                                            (section 2; run_on(pool, f, x) wraps that one line for any f)
 //   loop.run_in_executor(executor, f, x)  -> the same, with your own asio::thread_pool as the executor
 //   executor.submit(f) -> Future          -> asio::post(pool, asio::use_future(f)) -> std::future (not for coroutines)
 //   (no twin: asyncio has one thread)     -> io_context::run() called from several threads
@@ -120,20 +121,62 @@ asio::awaitable<void> call_inline(int x, std::chrono::milliseconds lead_in, std:
 // 2. The fix: run it on a thread pool and co_await the result
 // -------------------------------------------------------------------------------------------------
 // Move the blocking call to a thread that is allowed to block: one of an asio::thread_pool's threads.
-// `run_on(pool, f, args...)` is this lesson's asyncio.to_thread(f, *args). It wraps the call in a small
-// coroutine, `call_and_return`, and co_spawns that onto the pool: a pool thread runs f(args...) and
-// blocks, not the loop. The caller co_awaits the co_spawn (completion token use_awaitable), so it
-// suspends like any other co_await, and the loop goes on ticking. When f returns, the caller resumes
-// *on its own executor*, the loop's thread, with the value; if f threw, the same exception is
-// rethrown at the co_await, where an ordinary try/catch sees it.
+// The whole fix is one line (asyncio's `await asyncio.to_thread(slow_square, x, block)`):
+//
+//   int result = co_await asio::co_spawn(pool, [=]() -> asio::awaitable<int> { co_return slow_square(x, block); },
+//                                        asio::use_awaitable);
+//
+// Read it from the inside out. The lambda is a tiny coroutine (`-> asio::awaitable<int>`) whose only
+// job is to call slow_square. co_spawn(pool, ...) starts it on the pool, so a pool thread runs the call
+// and blocks, not the loop. The last argument, the *completion token* use_awaitable, says "when it
+// finishes, hand the result to whoever co_awaits this": so the caller suspends at co_await like at any
+// other wait, and the loop goes on ticking. When slow_square returns, the caller resumes *on its own
+// executor* (the loop's thread) with the value; if slow_square threw, the same exception is rethrown at
+// the co_await, where an ordinary try/catch sees it.
+//
+// Pass the lambda itself to co_spawn, as here, not the result of calling it: co_spawn keeps the lambda,
+// and the copies it captured (`[=]`: x and block, by value), alive until the call is done.
 //
 // Why not `asio::post(pool, asio::use_future(f))`? It runs f on the pool too, but hands back a
 // std::future, and future.get() blocks: inside a coroutine that is the frozen loop again. use_future
 // is for plain threads; coroutines co_await.
-//
-// The arguments are taken by value, as std::thread takes them, and coroutine parameters are copied
-// into the coroutine's frame: nothing refers to a temporary that is gone by the time a pool thread
-// runs the call. To pass a reference, say so with std::ref (below: the run's record and the timeline).
+
+// The same slow_square, recording where it ran: this is what the pool thread executes.
+int traced_slow_square(int x, std::chrono::milliseconds block, HeartbeatRun& run, pg::Timeline& timeline) {
+  auto span = timeline.scope("slow_square, on the pool");
+  run.work_thread = pg::thread_number();
+  return slow_square(x, block);
+}
+
+// FIXED, step 1: the one line above, for the traced call. `run` and `timeline` are captured by
+// reference (`&run`): they belong to run_with_heartbeat, which outlives the pool's work. This function
+// is not itself a coroutine (the co_return belongs to the lambda): it hands back the awaitable that
+// co_spawn made, and nothing starts until the caller co_awaits it.
+asio::awaitable<int> traced_slow_square_on(asio::thread_pool& pool, int x, std::chrono::milliseconds block,
+                                           HeartbeatRun& run, pg::Timeline& timeline) {
+  return asio::co_spawn(
+      pool,
+      [x, block, &run, &timeline]() -> asio::awaitable<int> { co_return traced_slow_square(x, block, run, timeline); },
+      asio::use_awaitable);
+}
+
+// FIXED, step 2: the coroutine co_awaits it instead of calling slow_square itself.
+asio::awaitable<void> call_on_pool(asio::thread_pool& pool, int x, std::chrono::milliseconds lead_in,
+                                   std::chrono::milliseconds block, HeartbeatRun& run, bool& stop,
+                                   pg::Timeline& timeline) {
+  co_await pause_a_moment(lead_in);
+  run.result = co_await traced_slow_square_on(pool, x, block, run, timeline);
+  run.resumed_on = pg::thread_number();  // back on the loop's thread
+  stop = true;
+}
+
+// ---- Plumbing: the same one line for any function, `run_on(pool, f, args...)` -----------------------
+// Writing the lambda each time is fine; a helper reads more like asyncio.to_thread(f, *args). The
+// template below only spells the one line above for any function f and arguments args...:
+// `std::invoke_result_t<Function&, Args&...>` is "the type f(args...) returns", and std::invoke calls
+// f with the arguments. The arguments are taken by value, as std::thread takes them, and coroutine
+// parameters are copied into the coroutine's frame: nothing refers to a temporary that is gone by the
+// time a pool thread runs the call. To pass a reference, say so with std::ref.
 
 template <class Function, class... Args>
 asio::awaitable<std::invoke_result_t<Function&, Args&...>> call_and_return(Function f, Args... args) {
@@ -144,23 +187,6 @@ template <class Function, class... Args>
 asio::awaitable<std::invoke_result_t<Function&, Args&...>> run_on(asio::thread_pool& pool, Function f, Args... args) {
   static_assert(!std::is_void_v<std::invoke_result_t<Function&, Args&...>>, "run_on hands back f's result");
   co_return co_await asio::co_spawn(pool, call_and_return(std::move(f), std::move(args)...), asio::use_awaitable);
-}
-
-// The same slow_square, recording where it ran: this is what the pool thread executes.
-int traced_slow_square(int x, std::chrono::milliseconds block, HeartbeatRun& run, pg::Timeline& timeline) {
-  auto span = timeline.scope("slow_square, on the pool");
-  run.work_thread = pg::thread_number();
-  return slow_square(x, block);
-}
-
-// FIXED: the same call, offloaded.
-asio::awaitable<void> call_on_pool(asio::thread_pool& pool, int x, std::chrono::milliseconds lead_in,
-                                   std::chrono::milliseconds block, HeartbeatRun& run, bool& stop,
-                                   pg::Timeline& timeline) {
-  co_await pause_a_moment(lead_in);
-  run.result = co_await run_on(pool, traced_slow_square, x, block, std::ref(run), std::ref(timeline));
-  run.resumed_on = pg::thread_number();  // back on the loop's thread
-  stop = true;
 }
 
 // Runs the heartbeat next to one call to slow_square(x), inline or offloaded. The worker waits
@@ -305,9 +331,10 @@ int main(int argc, char** argv) {
                   "strand.");
   flags.add("--tick-ms", tick_ms, "heartbeat period, in milliseconds", 1, 1'000);
   flags.add("--block-ms", block_ms, "how long the blocking call takes, in milliseconds", 1, 10'000);
-  flags.add("--handlers", handlers, "handlers updating the shared counter in section 3", 1, 1'000);
+  flags.add("--handlers", handlers, "handlers updating the shared counter in section 3", 1, 100);
   flags.add("--threads", threads, "threads running the io_context in section 3", 1, 64);
-  flags.add("--work-ms", work_ms, "how long each handler works, in milliseconds", 0, 1'000);
+  flags.add("--work-ms", work_ms, "how long each handler works, in milliseconds (the strand runs them one at a time)",
+            0, 100);
   std::string trace_path;
   flags.add("--trace", trace_path, "also write the timelines to this file for a trace viewer (ui.perfetto.dev)");
   if (auto status = flags.parse(argc, argv)) return *status;
@@ -322,16 +349,18 @@ int main(int argc, char** argv) {
   auto frozen_run = run_with_heartbeat(false, 7, tick, block, frozen);
   frozen.print();
   trace.add(frozen);
-  fmt::print("  result {}; longest gap between ticks: {:.1f} ms (the heartbeat stopped for the whole call)\n",
-             frozen_run.result, pg::ms(frozen_run.longest_gap()));
+  fmt::print(
+      "  result {}; longest gap between ticks: {:.1f} ms (a free loop ticks every {} ms: the heartbeat\n"
+      "  stopped for the whole {} ms call)\n",
+      frozen_run.result, pg::ms(frozen_run.longest_gap()), tick_ms, block_ms);
 
   pg::banner("2. FIXED: the same call on a thread pool, co_awaited");
   pg::Timeline offloaded("offloaded");
   auto offloaded_run = run_with_heartbeat(true, 7, tick, block, offloaded);
   offloaded.print();
   trace.add(offloaded);
-  fmt::print("  result {}; longest gap between ticks: {:.1f} ms (about one tick: the loop kept running)\n",
-             offloaded_run.result, pg::ms(offloaded_run.longest_gap()));
+  fmt::print("  result {}; longest gap between ticks: {:.1f} ms (about one {} ms tick: the loop kept running)\n",
+             offloaded_run.result, pg::ms(offloaded_run.longest_gap()), tick_ms);
   fmt::print("  slow_square ran on thread {}; the coroutine resumed on thread {}, the loop's thread ({})\n",
              offloaded_run.work_thread, offloaded_run.resumed_on, offloaded_run.loop_thread);
   auto caught = run_failing_offload();
@@ -339,6 +368,10 @@ int main(int argc, char** argv) {
              caught.message, caught.caught_on);
 
   pg::banner(fmt::format("3. One io_context, {} threads: {} handlers update one counter", threads, handlers));
+  // Tell the reader how long to wait: the strand runs the handlers one at a time.
+  fmt::print(
+      "  expect about {} ms without a strand ({} handlers x {} ms over {} threads), {} ms with one (one at a time)\n",
+      (handlers + threads - 1) / threads * work_ms, handlers, work_ms, threads, handlers * work_ms);
   pg::Timeline racing("no strand");
   auto racing_run = run_shared_counter(handlers, threads, false, std::chrono::milliseconds(work_ms), racing);
   fmt::print("  BROKEN, posted to the io_context:\n");

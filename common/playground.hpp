@@ -6,6 +6,8 @@
 //   pg::Timeline   records named spans (who ran when, on which thread and process) from any thread,
 //                  and prints them as a text chart; tests read the same spans to check overlap and order.
 //   pg::TraceFile  writes timelines for a trace viewer (`--trace FILE`, Chrome trace event format).
+//   pg::process_cpu_time, pg::load_average  say how many cores a run really got, so a lesson can
+//                  explain a speedup below the ideal.
 //
 // Everything a lesson is *about* lives in the lesson file; this header only holds what every lesson
 // needs to show its results. It depends on the standard library, POSIX and fmt, not on Asio.
@@ -31,6 +33,7 @@
 #include <vector>
 
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 namespace pg {
@@ -71,12 +74,41 @@ inline void banner(std::string_view title) {
 // The kernel's id of the calling thread (what `top -H`, `gdb` and trace viewers show).
 inline int os_thread_id() { return static_cast<int>(::syscall(SYS_gettid)); }
 
-// A small, readable number for the calling thread: 1 for the first thread of this process that asks,
-// 2 for the next, and so on. "thread 1" reads better in a chart than 140234885609216.
+// A small, readable number for the calling thread, the same convention in every lesson: thread 1 is
+// always the main thread (the one that runs main(); the kernel gives it the process id as its thread
+// id), and every other thread gets 2, 3, ... in the order it first asks (usually: first records a
+// span). "thread 1" reads better in a chart than 140234885609216.
 inline int thread_number() {
-  static std::atomic<int> next{1};
-  thread_local const int mine = next.fetch_add(1);
+  static std::atomic<int> next{2};
+  thread_local const int mine = os_thread_id() == static_cast<int>(::getpid()) ? 1 : next.fetch_add(1);
   return mine;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Cores: how many this process really got, to explain a speedup below the ideal
+// ---------------------------------------------------------------------------------------------------
+
+// CPU time used so far by every thread of this process. CPU time divided by elapsed (wall-clock) time
+// is how many cores the process kept busy on average: 2.0 means two cores the whole time. When other
+// programs share the machine, a pool of 2 workers on 2 cores may get only 1.3 of them, and its speedup
+// can be no better than that.
+inline Clock::duration process_cpu_time() {
+  timespec t{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return std::chrono::seconds(t.tv_sec) + std::chrono::nanoseconds(t.tv_nsec);
+}
+
+// The machine's 1-minute load average (/proc/loadavg): about how many threads, of every program,
+// were running or ready to run, on average over the last minute. Above the number of cores, threads
+// queue for a core. Empty if it cannot be read.
+inline std::optional<double> load_average() {
+  std::FILE* file = std::fopen("/proc/loadavg", "r");
+  if (file == nullptr) return std::nullopt;
+  double one_minute = 0;
+  const bool ok = std::fscanf(file, "%lf", &one_minute) == 1;
+  std::fclose(file);
+  if (!ok) return std::nullopt;
+  return one_minute;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@
 // opposite directions that deadlock when each takes its two locks in its own order (bounded here
 // with a timeout, so the lesson never hangs), fixed by std::scoped_lock.
 //
-// Run it:   build/default/threading/locks_and_thread_safety --threads 4 --increments 100000
+// Run it:   build/default/threading/locks_and_thread_safety --threads 4 --increments 1000000
 // Build it by hand:
 //   g++ -std=c++20 -O2 -I common threading/locks_and_thread_safety.cpp -lfmt -pthread -o locks_and_thread_safety
 //
@@ -83,7 +83,7 @@ int count_without_lock(int threads, int increments, pg::Timeline& timeline) {
 // A std::mutex admits one thread at a time. std::lock_guard locks it in its constructor and unlocks
 // it in its destructor, so the unlock happens however the block is left (even by an exception): the
 // C++ spelling of Python's `with lock:`. std::scoped_lock does the same and can take several mutexes
-// (section 4). While a thread holds the lock, the others wait, so the read-add-write of a plain int
+// (section 5). While a thread holds the lock, the others wait, so the read-add-write of a plain int
 // inside it cannot interleave, and the lock also makes each thread's write visible to the next.
 
 int count_with_mutex(int threads, int increments, pg::Timeline& timeline) {
@@ -104,8 +104,15 @@ int count_with_mutex(int threads, int increments, pg::Timeline& timeline) {
 // For one integer, an atomic read-modify-write does the whole job in one indivisible step (on x86 a
 // single `lock xadd` instruction): no thread ever waits for another to unlock. It only helps when the
 // shared state is that one variable; as soon as two things must change together (section 4), you
-// need a lock again. main() times both fixes on the same work: the cost per increment includes the
-// cores passing the counter's cache line back and forth, which both fixes pay.
+// need a lock again.
+//
+// Both fixes have a price, and contention raises it. main() runs each fix twice on the same total
+// work: once split over `threads` threads that all start together (their timeline bars overlap: all
+// of them are running, but only one at a time can hold the lock), and once by one thread alone. The
+// threads together are *slower* than the lone thread: they spend their time waiting for the lock
+// (which puts a thread to sleep and wakes it up again) and passing the counter's cache line (the
+// 64 bytes of memory around it) from core to core. Parallel threads only pay off when most of their
+// work happens outside the lock.
 
 int count_with_atomic(int threads, int increments, pg::Timeline& timeline) {
   std::atomic<int> counter{0};
@@ -268,17 +275,17 @@ TransferReport run_transfers(bool broken, int transfers, std::chrono::millisecon
 #ifndef PLAYGROUND_NO_MAIN  // the tests include this file and bring their own main
 int main(int argc, char** argv) {
   int threads = 4;
-  int increments = 100'000;
-  int racy_increments = 20'000;
+  int increments = 1'000'000;
+  int racy_increments = 10'000;
   int names = 200;
   int transfers = 10;
   int window_ms = 2;
   int patience_ms = 20;
   std::string trace_path;
   pg::Flags flags("locks_and_thread_safety", "Lost updates, mutex vs atomic, check-then-act, and lock-order deadlock.");
-  flags.add("--threads", threads, "threads in sections 1 to 4", 1, 64);
-  flags.add("--racy-increments", racy_increments, "increments per thread in section 1 (slow: it yields)", 0, 1'000'000);
-  flags.add("--increments", increments, "increments per thread in sections 2 and 3", 0, 1'000'000);
+  flags.add("--threads", threads, "threads in sections 1 to 4", 1, 16);
+  flags.add("--racy-increments", racy_increments, "increments per thread in section 1 (slow: it yields)", 0, 200'000);
+  flags.add("--increments", increments, "increments per thread in sections 2 and 3", 0, 5'000'000);
   flags.add("--names", names, "names each thread tries to add in section 4", 0, 100'000);
   flags.add("--transfers", transfers, "transfers per thread in section 5", 0, 10'000);
   flags.add("--window-ms", window_ms, "work between the two locks of a transfer, in milliseconds", 0, 1'000);
@@ -297,10 +304,12 @@ int main(int argc, char** argv) {
   const int lost = count_without_lock(threads, racy_increments, unlocked);
   unlocked.print();
   trace.add(unlocked);
-  fmt::print("  counter = {} of {}: {} updates lost\n", lost, racy_expected, racy_expected - lost);
+  fmt::print("  counter = {} of {}: {} updates lost (each one a thread's store overwriting another's)\n", lost,
+             racy_expected, racy_expected - lost);
 
-  // Look for: both counts exact, every run. The cost per increment is what each fix costs on this
-  // machine with all threads hammering one counter; compare them, and run it again with --threads 1.
+  // Look for: both counts exact, every run. The bars of each timeline overlap (every thread is running
+  // the whole time), yet the threads together take longer than one thread doing all the increments
+  // alone: that is the cost of contention. Try --threads 1 and --threads 2.
   pg::banner(
       fmt::format("2 and 3. FIXED: {} threads x {} increments, std::mutex and std::atomic", threads, increments));
   pg::Timeline locked("mutex");
@@ -315,11 +324,35 @@ int main(int argc, char** argv) {
   const double atomic_ms = atomic_clock.elapsed_ms();
   atomic.print();
   trace.add(atomic);
+  // The same total work on one thread: nobody to wait for, and the counter stays in one core's cache.
+  const int all_increments = static_cast<int>(expected);
+  pg::Timeline alone("one thread");  // not printed: a single bar
+  pg::Stopwatch mutex_alone_clock;
+  count_with_mutex(1, all_increments, alone);
+  const double mutex_alone_ms = mutex_alone_clock.elapsed_ms();
+  pg::Stopwatch atomic_alone_clock;
+  count_with_atomic(1, all_increments, alone);
+  const double atomic_alone_ms = atomic_alone_clock.elapsed_ms();
   const double per = 1e6 / static_cast<double>(std::max(expected, 1L));  // ms -> ns per increment
-  fmt::print("  mutex:  {} of {} in {:.1f} ms ({:.1f} ns per increment)\n", with_mutex, expected, mutex_ms,
-             mutex_ms * per);
-  fmt::print("  atomic: {} of {} in {:.1f} ms ({:.1f} ns per increment)\n", with_atomic, expected, atomic_ms,
-             atomic_ms * per);
+  auto compare = [&](const char* name, int count, double together_ms, double alone_ms) {
+    fmt::print(
+        "  {}: {} of {} in {:.1f} ms ({:.1f} ns per increment) on {} threads; one thread alone: {:.1f} ms"
+        " ({:.1f} ns)\n",
+        name, count, expected, together_ms, together_ms * per, threads, alone_ms, alone_ms * per);
+    if (threads == 1) return;
+    const double ratio = together_ms / std::max(alone_ms, 1e-3);
+    if (ratio >= 1.0) {
+      fmt::print("    contention made the same work {:.1f}x slower than one thread: the threads queued for it\n",
+                 ratio);
+    } else {
+      fmt::print(
+          "    {:.1f}x faster than one thread: the threads rarely met (too little work to collide, or cores\n"
+          "    taken by other programs let them run one after another: see the bars)\n",
+          1.0 / std::max(ratio, 1e-3));
+    }
+  };
+  compare("mutex ", with_mutex, mutex_ms, mutex_alone_ms);
+  compare("atomic", with_atomic, atomic_ms, atomic_alone_ms);
 
   // Look for: duplicates only with separate locks, although every single list access is locked.
   pg::banner(fmt::format("4. A list with no duplicates: {} threads each add names 0..{}", threads, names - 1));

@@ -133,7 +133,8 @@ struct Job {
 
 struct Outcome {
   int job = 0;
-  int worker = 0;  // which worker processed it
+  int worker = 0;  // which worker processed it (0, 1, ...)
+  int thread = 0;  // that worker's thread on the timeline (pg::thread_number(): 1 is main, workers 2, 3, ...)
   std::optional<int> result;
   std::string error;  // set when the job threw
 };
@@ -171,7 +172,7 @@ void worker_loop(int worker, JobQueue& queue, Outcomes& outcomes, pg::Timeline& 
       queue.task_done();
       return;
     }
-    Outcome outcome{job->id, worker, std::nullopt, {}};
+    Outcome outcome{job->id, worker, pg::thread_number(), std::nullopt, {}};
     {
       auto span = timeline.scope(fmt::format("job {}", job->id));
       try {
@@ -300,9 +301,10 @@ int main(int argc, char** argv) {
   trace.add(pipeline);
   for (const auto& o : report.outcomes) {
     if (o.result) {
-      fmt::print("  job {} -> {} (worker {})\n", o.job, *o.result, o.worker);
+      fmt::print("  job {} -> {} (worker {}, thread {})\n", o.job, *o.result, o.worker, o.thread);
     } else {
-      fmt::print("  job {} FAILED: {} (worker {} reported it and carried on)\n", o.job, o.error, o.worker);
+      fmt::print("  job {} FAILED: {} (worker {}, thread {}, reported it and carried on)\n", o.job, o.error, o.worker,
+                 o.thread);
     }
   }
   fmt::print("  join() returned after {:.0f} ms, when all {} jobs were done (about jobs / workers x {} ms = {} ms)\n",

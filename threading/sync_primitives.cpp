@@ -10,6 +10,8 @@
 //   4. std::atomic<bool>::wait / notify_one: a one-shot event, no mutex and no condition variable.
 //   5. std::stop_source / std::stop_callback / std::jthread: cooperative cancellation; the callbacks
 //      run once, and a jthread stops and joins itself when it goes out of scope.
+//   6. Waiting with a timeout (Python's Event.wait(timeout)): condition_variable::wait_for returns
+//      true when the event was set in time, false when the timeout passed first.
 //
 // Run it:   build/default/threading/sync_primitives --workers 6 --limit 2 --work-ms 40
 // Build it by hand:
@@ -20,6 +22,7 @@
 //   threading.Barrier(n, action=f)    -> std::barrier sync(n, f);           sync.arrive_and_wait()
 //   (no direct twin; a Barrier used once) -> std::latch done(n); done.count_down() / done.wait()
 //   threading.Event: set() / wait()   -> std::atomic<bool> flag; flag = true; flag.notify_one() / flag.wait(false)
+//   Event.wait(timeout) -> True/False -> cv.wait_for(lock, timeout, [&] { return set; }) -> true/false
 //   a "please stop" Event you poll    -> std::stop_source / std::stop_token (std::jthread has one built in)
 //
 // What differs in C++: these are not wrappers around one lock; latch, barrier and atomic wait are
@@ -35,7 +38,10 @@
 #include <atomic>
 #include <barrier>
 #include <chrono>
+#include <condition_variable>
 #include <latch>
+#include <mutex>
+#include <optional>
 #include <semaphore>
 #include <stop_token>
 #include <thread>
@@ -209,6 +215,7 @@ BarrierRun barrier_demo(int workers, int phases, std::chrono::milliseconds work,
 // threading.Event does, with no lock and no condition variable; on Linux it is a futex, so the waiter
 // uses no CPU while it sleeps. wait() re-checks the value itself, so a notify that comes before the
 // wait is not lost (the waiter sees `true` and does not sleep) and a spurious wake-up goes back to sleep.
+// What atomic wait cannot do is give up after a while: it has no timeout. Section 6 has one.
 
 struct EventRun {
   pg::Clock::time_point set_at{};
@@ -320,7 +327,76 @@ StopRun stop_demo(int workers, std::chrono::milliseconds run_for, std::chrono::m
 }
 
 // -------------------------------------------------------------------------------------------------
-// main: run the five demos, print what each measured
+// 6. Waiting with a timeout: Python's Event.wait(timeout)
+// -------------------------------------------------------------------------------------------------
+// Python's `event.wait(timeout=0.1)` returns True if the event was set within 0.1 s, False if the time
+// ran out. C++ has no Event class; the usual one is a bool guarded by a std::mutex, plus a
+// std::condition_variable to sleep on (Python's threading.Condition): the waiter sleeps until another
+// thread changes the bool and notifies. `cv.wait_for(lock, timeout, predicate)` is the timed wait: it
+// unlocks the mutex, sleeps until notified *or* until `timeout` has passed, locks again, and returns
+// the predicate's value, so `true` means "set", `false` means "timed out, still not set". The
+// predicate also makes it immune to a notify that came before the wait and to spurious wake-ups.
+// std::unique_lock is the lock object that wait_for can unlock and relock (std::lock_guard cannot).
+//
+// (Other timed waits in the standard library: a semaphore's try_acquire_for(timeout), a
+// std::timed_mutex's try_lock_for(timeout), a std::future's wait_for(timeout).)
+
+class Event {
+ public:
+  void set() {
+    {
+      std::lock_guard lock(mutex_);
+      set_ = true;
+    }
+    changed_.notify_all();  // wake every waiter; notifying after unlocking saves them a wait for the lock
+  }
+  // Python's event.wait(timeout): true if the event is set, false if `timeout` passed first.
+  bool wait_for(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return set_; });
+  }
+
+ private:
+  std::mutex mutex_;  // guards set_
+  std::condition_variable changed_;
+  bool set_ = false;
+};
+
+struct TimedWaitRun {
+  bool returned = false;                // what wait_for answered
+  pg::Clock::duration waited{};         // how long it waited
+  pg::Clock::time_point set_at{};       // when the setter set the event (if it did)
+  pg::Clock::time_point returned_at{};  // when wait_for returned
+};
+
+// One waiter calls event.wait_for(timeout). If `set_after` is given, another thread sets the event
+// after that long; otherwise nobody ever sets it.
+TimedWaitRun timed_wait_demo(std::chrono::milliseconds timeout, std::optional<std::chrono::milliseconds> set_after,
+                             pg::Timeline& timeline) {
+  TimedWaitRun run;
+  Event event;
+  std::jthread setter;  // an empty jthread (no thread) when nobody sets the event
+  if (set_after) {
+    setter = std::jthread([&, delay = *set_after] {
+      auto span = timeline.scope("setter: working before set()");
+      std::this_thread::sleep_for(delay);
+      run.set_at = pg::Clock::now();  // read by main() only after the join below
+      event.set();
+    });
+  }
+  {
+    auto span = timeline.scope(fmt::format("waiter: wait_for({} ms)", timeout.count()));
+    pg::Stopwatch clock;
+    run.returned = event.wait_for(timeout);
+    run.waited = clock.elapsed();
+    run.returned_at = pg::Clock::now();
+  }
+  if (setter.joinable()) setter.join();
+  return run;
+}
+
+// -------------------------------------------------------------------------------------------------
+// main: run the six demos, print what each measured
 // -------------------------------------------------------------------------------------------------
 
 #ifndef PLAYGROUND_NO_MAIN  // the tests include this file and bring their own main
@@ -370,31 +446,69 @@ int main(int argc, char** argv) {
   auto barrier_run = barrier_demo(workers, phases, work, phased);
   phased.print(40);
   trace.add(phased);
-  fmt::print("  completion step ran {} times; totals per phase: {}\n", barrier_run.completions,
-             fmt::join(barrier_run.totals, ", "));
+  // What the totals mean: in phase p (counting from 1), worker w writes (w + 1) x p, so the completion
+  // step, summing every slot, expects p x (1 + 2 + ... + workers).
+  std::vector<long> expected_totals;
+  for (int p = 1; p <= phases; ++p) expected_totals.push_back(static_cast<long>(p) * workers * (workers + 1) / 2);
+  fmt::print("  completion step ran {} times (once per phase)\n", barrier_run.completions);
+  fmt::print("  totals per phase: {}; expected {}: in phase p each worker w wrote (w + 1) x p to its own slot,\n",
+             fmt::join(barrier_run.totals, ", "), fmt::join(expected_totals, ", "));
+  if (barrier_run.totals == expected_totals) {
+    fmt::print(
+        "  and the step summed the slots: the totals match, so it saw every worker's value of that phase\n"
+        "  and none of the next (no worker had started it)\n");
+  } else {
+    fmt::print("  and the step summed the slots: the totals DIFFER, so it read a slot from the wrong phase\n");
+  }
 
   pg::banner("4. atomic<bool>::wait / notify_one: a one-shot event");
   pg::Timeline event("atomic wait");
   auto event_run = atomic_event_demo(work, event);
   event.print();
   trace.add(event);
-  fmt::print("  the waiter woke {:.2f} ms after the flag was set, and saw {}\n",
-             pg::ms(event_run.woke_at - event_run.set_at), event_run.seen);
+  fmt::print(
+      "  the waiter woke {:.2f} ms after the flag was set (the kernel's wake-up time), and read the flag as {}\n",
+      pg::ms(event_run.woke_at - event_run.set_at), event_run.seen);
 
   pg::banner(fmt::format("5. stop_source / stop_callback / jthread: {} workers asked to stop", workers));
   pg::Timeline stopping("stop tokens");
   auto stop_run = stop_demo(workers, work, 2ms, stopping);
   stopping.print();
   trace.add(stopping);
-  fmt::print("  request_stop() said {} then {}; {} callbacks ran for {} workers\n", stop_run.first_request,
-             stop_run.second_request, stop_run.callbacks_run, workers);
-  fmt::print("  a callback registered after the request ran at once: {}; a jthread stopped by its destructor: {}\n",
-             stop_run.late_callback_ran_at_once, stop_run.jthread_stopped_by_destructor);
+  fmt::print(
+      "  request_stop() was called twice: it returned {} the first time (this call made the request and ran\n"
+      "  the callbacks) and {} the second (already requested: nothing happens again)\n",
+      stop_run.first_request, stop_run.second_request);
+  fmt::print("  {} callbacks ran for {} workers (one each, even after two requests)\n", stop_run.callbacks_run,
+             workers);
+  fmt::print("  a callback registered after the request ran at once, in its constructor: {}\n",
+             stop_run.late_callback_ran_at_once);
+  fmt::print("  a jthread whose destructor asked it to stop (no request_stop() call in the code) stopped: {}\n",
+             stop_run.jthread_stopped_by_destructor);
+
+  pg::banner("6. Event.wait(timeout): condition_variable::wait_for");
+  const auto timeout = 3 * work;
+  pg::Timeline in_time("wait_for, set in time");
+  const auto set_run = timed_wait_demo(timeout, work, in_time);
+  in_time.print();
+  trace.add(in_time);
+  fmt::print(
+      "  set after {} ms, timeout {} ms: wait_for returned {} after {:.1f} ms (woken by set(), not the timeout)\n",
+      work_ms, timeout.count(), set_run.returned, pg::ms(set_run.waited));
+  pg::Timeline never("wait_for, never set");
+  const auto timeout_run = timed_wait_demo(work, std::nullopt, never);
+  never.print();
+  trace.add(never);
+  fmt::print(
+      "  never set, timeout {} ms: wait_for returned {} after {:.1f} ms (gave up at the timeout; at least\n"
+      "  {} ms, a little more because waking a thread takes time)\n",
+      work_ms, timeout_run.returned, pg::ms(timeout_run.waited), work_ms);
 
   if (!trace.write()) return 1;
   fmt::print(
       "\nTakeaway: pick the tool that says what you mean: a semaphore counts, a latch opens once, a barrier\n"
-      "separates phases, atomic wait is an event, and a stop token asks a thread to finish.\n");
+      "separates phases, atomic wait is an event, a stop token asks a thread to finish, and a condition\n"
+      "variable's wait_for is a wait that can give up.\n");
   return 0;
 }
 #endif

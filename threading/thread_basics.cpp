@@ -144,8 +144,16 @@ void run_on_threads(int tasks, std::chrono::milliseconds delay, pg::Timeline& ti
 // thread. To show it honestly we need a process that really exits, so this section starts the
 // lesson itself again as a child process (`--as-detach-child`), reads what the child prints, and
 // times it. The child starts a detached thread that would print a line after `worker_ms`, then
-// returns from main() after `main_ms`. (A detached thread must only use things that live as long
-// as the process: here it sleeps and prints, nothing else.)
+// returns from main() after `main_ms`.
+//
+// What may a detached thread touch? Not the locals of the function that started it (they die when it
+// returns), and not even globals or `static` variables ("static storage"): returning from main()
+// calls exit(), which runs the destructors of those objects (a global std::string, a static
+// std::vector, a logger) while the detached thread may still be running and using them. That is
+// undefined behaviour. So a detached thread may use only what it owns (captured by value) and C
+// calls that lock for themselves such as puts(); anything more, and it must be told to finish before
+// main() returns, and then it might as well be joined. Here it sleeps, owns its one int, and calls
+// puts(): nothing else.
 
 void detach_child_main(int worker_ms, int main_ms) {
   std::thread worker([worker_ms] {
@@ -292,8 +300,9 @@ int main(int argc, char** argv) {
   flags.add("--delay-ms", delay_ms, "how long each waiting task sleeps, in milliseconds", 0, 10'000);
   flags.add("--tasks", tasks, "number of waiting tasks in section 3", 1, 1'000);
   flags.add("--tick-ms", tick_ms, "the jthread's tick in section 4, in milliseconds", 1, 1'000);
-  flags.add("--threads", threads, "number of threads sharing the counter in section 5", 1, 64);
-  flags.add("--increments", increments, "increments per thread in section 5", 0, 1'000'000);
+  flags.add("--threads", threads, "number of threads sharing the counter in section 5", 1, 16);
+  flags.add("--increments", increments, "increments per thread in section 5 (each yields: 200,000 x 16 is seconds)", 0,
+            200'000);
   flags.add("--worker-ms", worker_ms, "how long the detached thread of section 4 would work", 0, 10'000);
   flags.add("--main-ms", main_ms, "how long the child's main() runs before returning", 0, 10'000);
   flags.add_switch("--as-detach-child", as_detach_child, "internal: run as the child process of section 4");
@@ -312,6 +321,7 @@ int main(int argc, char** argv) {
   pg::banner("1. Create, start, join");
   // The main thread's kernel thread id is the process id; every other thread gets its own id.
   fmt::print("  main thread: pid {}, kernel tid {}, thread {}\n", ::getpid(), pg::os_thread_id(), pg::thread_number());
+  fmt::print("  (in every lesson's timelines, thread 1 is the main thread; others are 2, 3, ... as they appear)\n");
   pg::Timeline joined("join");
   const auto waited = start_and_join(delay, joined);
   joined.print();
@@ -347,8 +357,21 @@ int main(int argc, char** argv) {
   const double parallel_ms = parallel_clock.elapsed_ms();
   parallel.print();
   trace.add(parallel);
-  fmt::print("  one by one {:.0f} ms, on {} threads {:.0f} ms: speedup {:.1f}x\n", sequential_ms, tasks, parallel_ms,
-             sequential_ms / std::max(parallel_ms, 1e-3));
+  const double speedup = sequential_ms / std::max(parallel_ms, 1e-3);
+  fmt::print("  one by one {:.0f} ms, on {} threads {:.0f} ms: speedup {:.1f}x (ideal {}x: all {} waits at once)\n",
+             sequential_ms, tasks, parallel_ms, speedup, tasks, tasks);
+  if (delay_ms == 0) {
+    fmt::print(
+        "  below it: with --delay-ms 0 there is no wait to overlap; the threaded run is only the cost of\n"
+        "  starting and joining {} threads\n",
+        tasks);
+  } else if (speedup < 0.8 * tasks) {
+    // Waiting needs no core, so the cores are not the limit here: the fixed cost of the threads is.
+    fmt::print(
+        "  below it: the threaded run took {:.1f} ms more than one {} ms delay; that is the cost of starting\n"
+        "  and joining {} threads (more on a busy machine), large next to so short a wait\n",
+        parallel_ms - delay_ms, delay_ms, tasks);
+  }
 
   // Look for: the child printed only main()'s line, and lived about --main-ms, not --worker-ms. Then
   // the jthread's span ends right after the stop request: its destructor joined it.

@@ -49,9 +49,14 @@ using namespace std::chrono_literals;
 // nothing. A pool of W workers keeps W of them waiting at once, so N tasks take about
 // ceil(N / W) x delay instead of N x delay: a speedup of about min(W, N).
 //
-// asio::post(pool, asio::use_future(f)) queues `f` on the pool and returns a std::future for its
-// result at once (Python's submit). get() waits for that one result. pool.join() then waits until
-// the queue is empty and every worker is idle (Python's leaving the `with` block).
+// asio::post(pool, asio::use_future(f)) queues `f` on the pool and returns at once (Python's submit).
+// What it returns is a std::future<int>: a claim ticket for a result that does not exist yet, the
+// twin of Python's concurrent.futures.Future. Its get() blocks until the task has run, then returns
+// the task's value or rethrows the exception the task threw (section 4), like future.result(). Unlike
+// Python's, a std::future can be read once (get() hands the value over) and cannot be copied, only
+// moved: one owner per result. (The other end, where the pool thread puts the value, is called a
+// std::promise; use_future makes that pair for you.) pool.join() then waits until the queue is empty
+// and every worker is idle (Python's leaving the `with` block).
 
 int fetch_io(int id, std::chrono::milliseconds delay, pg::Timeline& timeline) {
   auto span = timeline.scope(fmt::format("io {}", id));
@@ -140,6 +145,16 @@ std::vector<int> run_cpu_on_pool(int tasks, int workers, int limit, pg::Timeline
 // as_completed: the standard library has no "wait for any of these futures", so each task reports
 // itself when it finishes: it appends its id to a list under a mutex and wakes the collector through
 // a condition variable. The collector handles each result as soon as it exists.
+//
+// A std::condition_variable is Python's threading.Condition: a place where threads sleep until
+// another thread says "something changed". It always works with a mutex that guards the shared state
+// (here the `finished` list). The waiter calls `cv.wait(lock, [&] { return condition; })`: while the
+// condition is false, wait() unlocks the mutex, sleeps, and locks it again when woken, then re-checks
+// (so a wake-up with nothing new, which can happen, just goes back to sleep). The other side changes
+// the state under the mutex, then calls notify_one() (or notify_all()) to wake a sleeper. Python's
+// `with cond: cond.wait_for(predicate)` is the same shape. std::unique_lock is the lock object wait()
+// needs, because wait() must unlock and relock it; std::lock_guard cannot be unlocked early.
+// (threading/queues_and_worker_threads builds a whole queue from these.)
 
 int slow_square(int id, std::chrono::milliseconds delay, pg::Timeline& timeline) {
   auto span = timeline.scope(fmt::format("job {}", id));
@@ -310,8 +325,21 @@ int main(int argc, char** argv) {
   const double io_pool_ms = io_pool_clock.elapsed_ms();
   io_pool.print(10);
   trace.add(io_pool);
-  fmt::print("  one by one {:.0f} ms, pool {:.0f} ms: speedup {:.1f}x (ideal: min(workers, tasks) = {})\n", io_seq_ms,
-             io_pool_ms, io_seq_ms / std::max(io_pool_ms, 1e-3), std::min(workers, tasks));
+  // The pool runs the tasks in waves of `workers`: ceil(tasks / workers) delays in all.
+  const int waves = (tasks + workers - 1) / workers;
+  const double io_speedup = io_seq_ms / std::max(io_pool_ms, 1e-3);
+  const double io_ideal = static_cast<double>(tasks) / waves;
+  fmt::print(
+      "  one by one {:.0f} ms, pool {:.0f} ms: speedup {:.1f}x (ideal {:.1f}x: {} tasks in {} wave{} of up to {})\n",
+      io_seq_ms, io_pool_ms, io_speedup, io_ideal, tasks, waves, waves == 1 ? "" : "s", workers);
+  if (delay_ms == 0) {
+    fmt::print("  below it: with --delay-ms 0 there is no wait to overlap; the pool only adds its own cost\n");
+  } else if (io_speedup < 0.8 * io_ideal) {
+    fmt::print(
+        "  below it: the pool took {:.1f} ms more than {} x {} ms; starting {} threads and handing out\n"
+        "  tasks costs that, large next to so short a wait (more on a busy machine)\n",
+        io_pool_ms - waves * delay_ms, waves, delay_ms, workers);
+  }
   fmt::print("  same results: {}\n", io_seq_results == io_pool_results);
 
   // Look for: on the pool, the CPU spans overlap and the total shrinks by about the number of cores
@@ -319,21 +347,49 @@ int main(int argc, char** argv) {
   pg::banner(fmt::format("2. CPU-heavy tasks: {} prime counts, one by one, then on {} workers ({} cores)", cpu_tasks,
                          workers, cores));
   pg::Timeline cpu_seq("cpu one by one");
+  const auto seq_cpu_time_before = pg::process_cpu_time();
   pg::Stopwatch cpu_seq_clock;
   const auto cpu_seq_results = run_cpu_one_by_one(cpu_tasks, cpu_limit, cpu_seq);
   const double cpu_seq_ms = cpu_seq_clock.elapsed_ms();
+  // CPU time used over elapsed time: how many cores a run kept busy on average (at most 1 here).
+  const double seq_cores = pg::ms(pg::process_cpu_time() - seq_cpu_time_before) / std::max(cpu_seq_ms, 1e-3);
   cpu_seq.print(10);
   trace.add(cpu_seq);
   pg::Timeline cpu_pool("cpu pool");
+  const auto load_before = pg::load_average();
+  const auto cpu_time_before = pg::process_cpu_time();
   pg::Stopwatch cpu_pool_clock;
   const auto cpu_pool_results = run_cpu_on_pool(cpu_tasks, workers, cpu_limit, cpu_pool);
   const double cpu_pool_ms = cpu_pool_clock.elapsed_ms();
+  // The same for the pool's run: the cores it really got (at most min(cores, workers)).
+  const double cores_got = pg::ms(pg::process_cpu_time() - cpu_time_before) / std::max(cpu_pool_ms, 1e-3);
   cpu_pool.print(10);
   trace.add(cpu_pool);
   fmt::print("  results {} (same on the pool: {})\n", cpu_pool_results, cpu_seq_results == cpu_pool_results);
-  fmt::print("  one by one {:.0f} ms, pool {:.0f} ms: speedup {:.1f}x (about min(cores, workers, tasks) = {})\n",
-             cpu_seq_ms, cpu_pool_ms, cpu_seq_ms / std::max(cpu_pool_ms, 1e-3),
-             std::min({static_cast<int>(cores), workers, cpu_tasks}));
+  const int cpu_ideal = std::min({static_cast<int>(cores), workers, cpu_tasks});
+  const double cpu_speedup = cpu_seq_ms / std::max(cpu_pool_ms, 1e-3);
+  fmt::print(
+      "  one by one {:.0f} ms, pool {:.0f} ms: speedup {:.1f}x (ideal about min(cores {}, workers {}, tasks {}) = "
+      "{})\n",
+      cpu_seq_ms, cpu_pool_ms, cpu_speedup, cores, workers, cpu_tasks, cpu_ideal);
+  fmt::print("  cores kept busy on average (CPU time / elapsed time): one by one {:.1f} (at most 1), pool {:.1f}\n",
+             seq_cores, cores_got);
+  if (cpu_speedup < 0.8 * cpu_ideal) {
+    if (cores_got < 0.8 * cpu_ideal) {
+      // The speedup is about (the pool's cores) / (the one-by-one run's cores): what the machine gave.
+      fmt::print(
+          "  below the ideal because the pool got only {:.1f} of the {} cores it could use: other programs\n"
+          "  had the rest (load average {}); the speedup is about {:.1f} / {:.1f} cores = {:.1f}x.\n"
+          "  On an idle machine expect about {}x.\n",
+          cores_got, cpu_ideal, load_before ? fmt::format("{:.1f} for {} cores", *load_before, cores) : "unknown",
+          cores_got, seq_cores, cores_got / std::max(seq_cores, 1e-3), cpu_ideal);
+    } else {
+      fmt::print(
+          "  below the ideal although the pool kept its cores busy: the tasks differ in size (task i counts\n"
+          "  up to {} + 1000 x i), so at the end the last tasks run while other cores idle\n",
+          cpu_limit);
+    }
+  }
   fmt::print("  In Python the GIL would keep this near 1.0x; C++ threads run on every core at once.\n");
 
   constexpr int jobs = 4;

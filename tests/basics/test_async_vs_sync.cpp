@@ -136,3 +136,15 @@ TEST_CASE("trace file: --trace writes one complete event per span, with the real
   CHECK(bad.err.find("cannot write trace file '/nonexistent-folder/trace.json'") != std::string::npos);
   CHECK(bad.out.empty());  // it stopped before any work
 }
+
+TEST_CASE("async_vs_sync program: a speedup below the ideal says why, and section 3 reports memory per coroutine",
+          "[basics][flags]") {
+  auto r = test_support::run_program(LESSON_BINARY, {"--tasks", "3", "--delay-ms", "0", "--many", "2000"});
+  INFO("stdout: " << r.out);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("(ideal 3x: 3 waits in the time of one)") != std::string::npos);
+  CHECK(r.out.find("with --delay-ms 0 there is no wait to overlap") != std::string::npos);
+  CHECK(r.out.find("peak memory grew by") != std::string::npos);
+  // The maximum is what teaches in well under a second: 100,000 is accepted, more is refused.
+  test_support::check_rejects_bad_flags(LESSON_BINARY, {{"--many", "100001"}});
+}

@@ -164,3 +164,15 @@ TEST_CASE("blocking_work_in_async trace file: --trace writes the spans of every 
   CHECK(call_tid["blocking inline"] == events.front().pid);  // inline: on the main thread (tid == pid)
   CHECK(call_tid["offloaded"] != events.front().pid);        // offloaded: on a pool thread
 }
+
+TEST_CASE("blocking_work_in_async program: section 3 says how long it will take; maxima stay short",
+          "[basics][flags]") {
+  auto r = test_support::run_program(LESSON_BINARY,
+                                     {"--tick-ms", "10", "--block-ms", "30", "--handlers", "4", "--work-ms", "5"});
+  INFO("stdout: " << r.out);
+  CHECK(r.exit_code == 0);
+  // 4 handlers x 5 ms: 2 threads need 2 rounds without a strand, the strand runs all 4 in turn.
+  CHECK(r.out.find("expect about 10 ms without a strand (4 handlers x 5 ms over 2 threads), 20 ms with one") !=
+        std::string::npos);
+  test_support::check_rejects_bad_flags(LESSON_BINARY, {{"--handlers", "101"}, {"--work-ms", "101"}});
+}

@@ -83,3 +83,14 @@ TEST_CASE("the lesson program rejects bad flags and runs with small ones", "[thr
   for (const auto& e : events) spans += e.phase == 'X' ? 1 : 0;
   CHECK(spans == 2 * 5 + 2 * 2);  // 2 threads in each of sections 1-4 (5 timelines) + 2 in each transfer run
 }
+
+TEST_CASE("locks program: each fix is compared with one thread doing all the increments alone", "[threading][flags]") {
+  auto r = test_support::run_program(LESSON_BINARY, {"--threads", "2", "--racy-increments", "100", "--increments",
+                                                     "20000", "--names", "5", "--transfers", "1"});
+  INFO("stdout: " << r.out);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("mutex : 40000 of 40000 in ") != std::string::npos);
+  CHECK(r.out.find("atomic: 40000 of 40000 in ") != std::string::npos);
+  CHECK(r.out.find("on 2 threads; one thread alone: ") != std::string::npos);
+  test_support::check_rejects_bad_flags(LESSON_BINARY, {{"--threads", "17"}, {"--racy-increments", "200001"}});
+}

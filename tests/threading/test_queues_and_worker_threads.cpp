@@ -195,3 +195,13 @@ TEST_CASE("the lesson program rejects bad flags and runs with small ones", "[thr
   for (const auto& e : events) spans += e.phase == 'X' ? 1 : 0;
   CHECK(spans == 5 + 4 + 4);  // 5 jobs, 4 puts, 4 consumes
 }
+
+TEST_CASE("workers are numbered like every lesson's threads: main is thread 1, workers 2 and up", "[threading]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(20), "thread numbers");
+  REQUIRE(pg::thread_number() == 1);  // this test runs on the main thread
+  pg::Timeline timeline("workers");
+  const auto report = run_pipeline({1, 2, 3, 4}, 2, std::chrono::milliseconds(1), timeline);
+  REQUIRE(report.outcomes.size() == 4);
+  for (const auto& o : report.outcomes) CHECK(o.thread >= 2);
+  for (const auto& s : timeline.spans()) CHECK(s.thread >= 2);
+}

@@ -167,3 +167,34 @@ TEST_CASE("sync_primitives trace file: --trace writes every demo's spans, one ca
   CHECK(per_category["atomic wait"] == 2);
   CHECK(per_category["stop tokens"] == 3 + 1);  // the workers + the self-stopping jthread
 }
+
+TEST_CASE("timed wait: wait_for returns true when set in time, false after the timeout when never set", "[threading]") {
+  test_support::Watchdog watchdog(std::chrono::seconds(20), "timed wait");
+  // Set after 20 ms with a 2 s timeout: true, woken by set() (well before the timeout), after the set.
+  pg::Timeline in_time("set in time");
+  const auto set_run = timed_wait_demo(std::chrono::seconds(2), std::chrono::milliseconds(20), in_time);
+  CHECK(set_run.returned);
+  CHECK(set_run.returned_at >= set_run.set_at);
+  CHECK(set_run.waited < std::chrono::seconds(2));  // the set() woke it: it did not sit out the timeout
+  // Never set, 30 ms timeout: false, and only after the whole timeout.
+  pg::Timeline never("never set");
+  const auto timeout_run = timed_wait_demo(std::chrono::milliseconds(30), std::nullopt, never);
+  CHECK_FALSE(timeout_run.returned);
+  CHECK(timeout_run.waited >= std::chrono::milliseconds(30));
+  CHECK(never.spans().size() == 1);  // the waiter alone
+}
+
+TEST_CASE("sync_primitives program: the barrier totals and request_stop() answers are explained",
+          "[threading][flags]") {
+  auto ok =
+      test_support::run_program(LESSON_BINARY, {"--workers", "3", "--limit", "1", "--work-ms", "10", "--phases", "2"});
+  INFO("stdout: " << ok.out);
+  CHECK(ok.exit_code == 0);
+  // 3 workers: phase p expects p x (1 + 2 + 3).
+  CHECK(ok.out.find("totals per phase: 6, 12; expected 6, 12") != std::string::npos);
+  CHECK(ok.out.find("the totals match") != std::string::npos);
+  CHECK(ok.out.find("returned true the first time") != std::string::npos);
+  CHECK(ok.out.find("and false the second") != std::string::npos);
+  CHECK(ok.out.find("wait_for returned true after") != std::string::npos);
+  CHECK(ok.out.find("wait_for returned false after") != std::string::npos);
+}

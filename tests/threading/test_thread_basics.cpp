@@ -236,3 +236,37 @@ TEST_CASE("trace file: one event per span, in time order, each thread with its r
     if (e.category == "lost updates") counter_tids.insert(e.tid);
   CHECK(counter_tids.size() == threads);
 }
+
+TEST_CASE("thread numbers: thread 1 is the main thread, other threads get other numbers", "[threading]") {
+  // Catch2 runs test cases on the process's main thread, whose kernel thread id is the process id.
+  REQUIRE(pg::os_thread_id() == static_cast<int>(::getpid()));
+  CHECK(pg::thread_number() == 1);
+  int worker_number = 0;
+  std::thread worker([&] { worker_number = pg::thread_number(); });
+  worker.join();
+  CHECK(worker_number >= 2);
+}
+
+TEST_CASE("process CPU time grows while a thread computes, barely while it sleeps", "[threading]") {
+  test_support::Watchdog watchdog(std::chrono::seconds(20), "cpu time");
+  const auto before_sleep = pg::process_cpu_time();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto slept = pg::process_cpu_time() - before_sleep;
+  CHECK(slept < std::chrono::milliseconds(50));  // sleeping uses no CPU
+  const auto before_spin = pg::process_cpu_time();
+  std::atomic<long> spins{0};
+  while (pg::process_cpu_time() - before_spin < std::chrono::milliseconds(20))
+    spins.fetch_add(1);  // ends once 20 ms of CPU is used
+  CHECK(spins.load() > 0);
+}
+
+TEST_CASE("thread_basics program: a speedup below the ideal says why", "[threading][flags]") {
+  auto r = test_support::run_program(LESSON_BINARY, {"--tasks", "3", "--delay-ms", "0", "--threads", "2",
+                                                     "--increments", "100", "--worker-ms", "50", "--main-ms", "5"});
+  INFO("stdout: " << r.out);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("(ideal 3x: all 3 waits at once)") != std::string::npos);
+  CHECK(r.out.find("with --delay-ms 0 there is no wait to overlap") != std::string::npos);
+  CHECK(r.out.find("thread 1 is the main thread") != std::string::npos);
+  test_support::check_rejects_bad_flags(LESSON_BINARY, {{"--increments", "200001"}, {"--threads", "17"}});
+}

@@ -154,3 +154,13 @@ TEST_CASE("the lesson program rejects bad flags and runs with small ones", "[thr
   for (const auto& e : events) spans += e.phase == 'X' ? 1 : 0;
   CHECK(spans >= 4 + 4 + 2 + 2 + 4 + 4 + 5);  // sections 1-3 and the joined shutdown; the dropped one varies
 }
+
+TEST_CASE("thread_pool_executor program: each speedup states its ideal and what limits it", "[threading][flags]") {
+  auto r = test_support::run_program(LESSON_BINARY, {"--tasks", "5", "--workers", "4", "--delay-ms", "0", "--cpu-tasks",
+                                                     "2", "--cpu-limit", "1000", "--step-ms", "1"});
+  INFO("stdout: " << r.out);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("(ideal 2.5x: 5 tasks in 2 waves of up to 4)") != std::string::npos);
+  CHECK(r.out.find("with --delay-ms 0 there is no wait to overlap") != std::string::npos);
+  CHECK(r.out.find("cores kept busy on average (CPU time / elapsed time): one by one ") != std::string::npos);
+}
