@@ -74,8 +74,8 @@ pg::Clock::duration start_and_join(std::chrono::milliseconds delay, pg::Timeline
 // variable, wrap it in std::ref; then you must keep the variable alive until the thread is joined.
 
 void add_ten_to_copy(int total, pg::Timeline& timeline) {  // gets its own copy
-  auto span = timeline.scope("by value");
-  total += 10;  // changes the copy only
+  total += 10;                                              // changes the copy only
+  auto span = timeline.scope(fmt::format("by value (the thread's copy is now {})", total));
 }
 
 void add_ten_to_original(int& total, pg::Timeline& timeline) {  // refers to the caller's variable
