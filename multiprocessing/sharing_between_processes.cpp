@@ -486,7 +486,7 @@ int main(int argc, char** argv) {
 
 // -------------------------------------------------------------------------------------------------
 // Try this: change one thing, predict what the output will show, then run it. The answers below were
-// checked on this machine (g++ 12, Linux). Rebuild with `cmake --build build/default --target
+// checked with g++ 12 on Linux. Rebuild with `cmake --build build/default --target
 // sharing_between_processes`, and undo a change with `git checkout multiprocessing/sharing_between_processes.cpp`.
 // -------------------------------------------------------------------------------------------------
 // 1. Run `build/default/multiprocessing/sharing_between_processes --children 1`. How many updates
