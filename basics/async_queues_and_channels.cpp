@@ -385,7 +385,7 @@ int main(int argc, char** argv) {
 //    other 7 on close().
 //
 // 3. In produce_items, delete the last line (the async_send of asio::error::eof, the end marker).
-//    Answer: section 1 never ends: the program hangs after its first line (press Ctrl-C). The consumer
+//    Answer: section 1 never ends: the program hangs before its first timeline (press Ctrl-C). The consumer
 //    waits for an item that never comes, and a pending receive is work, so io_context::run() never
 //    returns. Asyncio would hang the same way on `await q.get()`.
 //

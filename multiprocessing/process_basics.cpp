@@ -647,7 +647,7 @@ int main(int argc, char** argv) {
 
 // -------------------------------------------------------------------------------------------------
 // Try this: change one thing, predict what the output will show, then run it. The answers below were
-// checked on this machine (g++ 12, Linux). Rebuild with `cmake --build build/default --target
+// checked with g++ 12 on Linux. Rebuild with `cmake --build build/default --target
 // process_basics`, and undo a change with `git checkout multiprocessing/process_basics.cpp`.
 // -------------------------------------------------------------------------------------------------
 // 1. In count_primes_in_processes, delete the parent's `::close(fds[1]);` (the line after the

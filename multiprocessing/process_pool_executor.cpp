@@ -845,8 +845,8 @@ int main(int argc, char** argv) {
 #endif
 
 // -------------------------------------------------------------------------------------------------
-// Try this: predict what the output will show, then run it. The answers below were checked on this
-// machine (2 cores, g++ 12, Linux).
+// Try this: predict what the output will show, then run it. The answers below were checked with
+// g++ 12 on Linux, 2 cores.
 // -------------------------------------------------------------------------------------------------
 // 1. Run `build/default/multiprocessing/process_pool_executor --workers 1`. What order do the results
 //    of section 2 come in, and what speedup does it print?

@@ -691,7 +691,7 @@ int main(int argc, char** argv) {
 
 // -------------------------------------------------------------------------------------------------
 // Try this: change one thing, predict what the output will show, then run it. The answers below were
-// checked on this machine (g++ 12, Linux). Rebuild with `cmake --build build/default --target
+// checked with g++ 12 on Linux. Rebuild with `cmake --build build/default --target
 // sharing_between_processes`, and undo a change with `git checkout multiprocessing/sharing_between_processes.cpp`.
 // -------------------------------------------------------------------------------------------------
 // 1. Run `build/default/multiprocessing/sharing_between_processes --children 1`. How many updates
@@ -702,7 +702,8 @@ int main(int argc, char** argv) {
 // 2. In SharedObject's constructor, change MAP_SHARED to MAP_PRIVATE.
 //    Answer: section 3 reports "0 of 200000" for both counters and section 4 "the list holds 0
 //    items": each child now writes to its own copy-on-write copy, as with the global of section 1, and
-//    the parent's copy stays as it was. The run also takes about 10 s longer: every child waits at
-//    the start gate for siblings whose arrival it can no longer see, until the gate gives up after 5 s.
+//    the parent's copy stays as it was. The run also takes longer (11 s instead of under 4 s): every
+//    child waits at the start gate for siblings whose arrival it can no longer see, until the gate
+//    gives up after 5 s.
 //
 // Next: networking/tcp_echo_server.cpp: coroutines on real sockets, one per connection.

@@ -504,8 +504,8 @@ int main(int argc, char** argv) {
 #endif
 
 // -------------------------------------------------------------------------------------------------
-// Try this: predict what the output will show, then run it. The answers below were checked on this
-// machine (Linux). Each needs the server in one terminal and a client in another.
+// Try this: predict what the output will show, then run it. The answers below were checked on
+// Linux. Each needs the server in one terminal and a client in another.
 // -------------------------------------------------------------------------------------------------
 // 1. Start `build/default/networking/blocking_echo_server --port 8888 --max-connections 2`, then run
 //    `build/default/networking/tcp_echo_client --port 8888 --clients 5 --lines 3 --pause-ms 100`.

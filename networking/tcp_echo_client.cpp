@@ -383,8 +383,8 @@ int main(int argc, char** argv) {
 #endif
 
 // -------------------------------------------------------------------------------------------------
-// Try this: predict what the output will show, then run it. The answers below were checked on this
-// machine (Asio 1.22, Linux).
+// Try this: predict what the output will show, then run it. The answers below were checked with
+// Asio 1.22 on Linux.
 // -------------------------------------------------------------------------------------------------
 // 1. With no server running, run `build/default/networking/tcp_echo_client --port 8888`.
 //    Answer: every client fails at once with "cannot connect to 127.0.0.1:8888: Connection refused",

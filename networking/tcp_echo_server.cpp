@@ -679,8 +679,8 @@ int main(int argc, char** argv) {
 #endif
 
 // -------------------------------------------------------------------------------------------------
-// Try this: predict what the output will show, then run it. The answers below were checked on this
-// machine (Asio 1.22, Linux). Each needs the server in one terminal and a client in another.
+// Try this: predict what the output will show, then run it. The answers below were checked with
+// Asio 1.22 on Linux. Each needs the server in one terminal and a client in another.
 // -------------------------------------------------------------------------------------------------
 // 1. Start `build/default/networking/tcp_echo_server --port 8888 --max-line 16`, then run
 //      printf 'short\nthis line is longer than sixteen bytes\n' |

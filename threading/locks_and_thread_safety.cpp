@@ -398,7 +398,7 @@ int main(int argc, char** argv) {
 
 // -------------------------------------------------------------------------------------------------
 // Try this: change one thing, predict what the output will show, then run it. The answers below were
-// checked on this machine (g++ 12, Linux). Rebuild with `cmake --build build/default --target
+// checked with g++ 12 on Linux. Rebuild with `cmake --build build/default --target
 // locks_and_thread_safety`, and undo a change with `git checkout threading/locks_and_thread_safety.cpp`.
 // -------------------------------------------------------------------------------------------------
 // 1. Run `build/default/threading/locks_and_thread_safety --threads 1`. What do sections 1 and 4

@@ -334,7 +334,7 @@ int main(int argc, char** argv) {
 
 // -------------------------------------------------------------------------------------------------
 // Try this: change one thing, predict what the output will show, then run it. The answers below were
-// checked on this machine (g++ 12, Linux). Rebuild with `cmake --build build/default --target
+// checked with g++ 12 on Linux. Rebuild with `cmake --build build/default --target
 // queues_and_worker_threads`, and undo a change with `git checkout threading/queues_and_worker_threads.cpp`.
 // -------------------------------------------------------------------------------------------------
 // 1. Run `build/default/threading/queues_and_worker_threads --capacity 8`. How long does section 4's

@@ -515,7 +515,7 @@ int main(int argc, char** argv) {
 
 // -------------------------------------------------------------------------------------------------
 // Try this: change one thing, predict what the output will show, then run it. The answers below were
-// checked on this machine (g++ 12, Linux). Rebuild with `cmake --build build/default --target
+// checked with g++ 12 on Linux. Rebuild with `cmake --build build/default --target
 // sync_primitives`, and undo a change with `git checkout threading/sync_primitives.cpp`.
 // -------------------------------------------------------------------------------------------------
 // 1. Run `build/default/threading/sync_primitives --limit 1`, then `--limit 6`. How many workers are

@@ -419,7 +419,7 @@ int main(int argc, char** argv) {
 
 // -------------------------------------------------------------------------------------------------
 // Try this: change one thing, predict what the output will show, then run it. The answers below were
-// checked on this machine (g++ 12, Linux). Rebuild with `cmake --build build/default --target
+// checked with g++ 12 on Linux. Rebuild with `cmake --build build/default --target
 // thread_basics`, and undo a change with `git checkout threading/thread_basics.cpp`.
 // -------------------------------------------------------------------------------------------------
 // 1. In start_and_join, delete the line `worker.join();`. What happens?

@@ -439,14 +439,14 @@ int main(int argc, char** argv) {
 
 // -------------------------------------------------------------------------------------------------
 // Try this: change one thing, predict what the output will show, then run it. The answers below were
-// checked on this machine (g++ 12, Asio 1.22, Linux). Rebuild with
+// checked with g++ 12 and Asio 1.22 on Linux. Rebuild with
 // `cmake --build build/default --target thread_pool_executor`, and undo a change with
 // `git checkout threading/thread_pool_executor.cpp`.
 // -------------------------------------------------------------------------------------------------
 // 1. Run `build/default/threading/thread_pool_executor --workers 1`. What speedups do sections 1 and 2
 //    print?
-//    Answer: about 1.0x for both (1.0x to 1.1x measured): one worker runs the tasks one after another, waiting or computing. (Section
-//    3 has its own pool, so its orders do not change.)
+//    Answer: about 1.0x for both (1.0x to 1.1x measured): one worker runs the tasks one after
+//    another, waiting or computing. (Section 3 has its own pool, so its orders do not change.)
 //
 // 2. In collect_as_completed, delete the line `finished_one.notify_one();`.
 //    Answer: the program hangs in section 3 (press Ctrl-C). The collector sleeps in wait() and nobody
