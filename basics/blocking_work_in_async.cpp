@@ -75,8 +75,9 @@ int slow_square(int x, std::chrono::milliseconds how_long) {
 asio::awaitable<void> heartbeat(std::chrono::milliseconds tick, const bool& stop,
                                 std::vector<pg::Clock::time_point>& ticks, pg::Timeline& timeline) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
-  for (int n = 0; !stop; ++n) {
-    auto span = timeline.scope(fmt::format("tick {}", n));
+  int n = 0;
+  while (!stop) {  // `stop` is set by the other coroutine, between two of our co_awaits
+    auto span = timeline.scope(fmt::format("tick {}", n++));
     timer.expires_after(tick);
     co_await timer.async_wait(asio::use_awaitable);
     ticks.push_back(pg::Clock::now());

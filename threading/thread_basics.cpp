@@ -72,7 +72,8 @@ pg::Clock::duration start_and_join(std::chrono::milliseconds delay, pg::Timeline
 // taking `int` gets its own copy: changes stay in the thread. To let the thread change *your*
 // variable, wrap it in std::ref; then you must keep the variable alive until the thread is joined.
 
-void add_ten_to_copy(int total, pg::Timeline& timeline) {  // gets its own copy
+// ([[maybe_unused]]: the compiler would rightly warn that nobody ever reads the changed copy.)
+void add_ten_to_copy([[maybe_unused]] int total, pg::Timeline& timeline) {  // gets its own copy
   auto span = timeline.scope("by value");
   total += 10;  // changes the copy only
 }
