@@ -76,7 +76,7 @@ asio::awaitable<void> heartbeat(std::chrono::milliseconds tick, const bool& stop
                                 std::vector<pg::Clock::time_point>& ticks, pg::Timeline& timeline) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   int n = 0;
-  while (!stop) {  // `stop` is set by another coroutine on this thread, while this one waits
+  while (!stop) {  // `stop` is set by the other coroutine, between two of our co_awaits
     auto span = timeline.scope(fmt::format("tick {}", n++));
     timer.expires_after(tick);
     co_await timer.async_wait(asio::use_awaitable);

@@ -51,6 +51,7 @@
 
 using namespace std::chrono_literals;
 
+// ---- Plumbing for section 1 (skip on a first reading) ---------------------------------------------
 // A counter that remembers the highest value it reached: `enter()` when a thread goes into the
 // section, `leave()` when it comes out. The peak is how many threads were inside *at the same time*,
 // measured rather than inferred from the chart. The compare-exchange loop raises `peak` only if the

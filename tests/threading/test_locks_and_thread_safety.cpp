@@ -91,6 +91,7 @@ TEST_CASE("locks program: each fix is compared with one thread doing all the inc
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("mutex : 40000 of 40000 in ") != std::string::npos);
   CHECK(r.out.find("atomic: 40000 of 40000 in ") != std::string::npos);
-  CHECK(r.out.find("on 2 threads; one thread alone: ") != std::string::npos);
+  CHECK(r.out.find(" on 2 threads, ") != std::string::npos);
+  CHECK(r.out.find("ns of CPU per increment; one thread alone: ") != std::string::npos);
   test_support::check_rejects_bad_flags(LESSON_BINARY, {{"--threads", "17"}, {"--racy-increments", "200001"}});
 }
