@@ -788,8 +788,22 @@ int main(int argc, char** argv) {
   completed.print();
   trace.add(completed);
   fmt::print("  (block, count) in the order they completed: {}\n", finished);
-  fmt::print("  took {:.0f} ms: speedup {:.1f}x over sequential\n", completed_ms,
-             sequential_ms / std::max(completed_ms, 1e-3));
+  // The best a pool can do is min(workers, tasks, cores) times faster. A speedup below that has a
+  // cause: other programs wanted the cores (the load average counts runnable programs, averaged over
+  // the last minute, as `uptime` shows), or the tasks were too small to pay for their messages.
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  const unsigned ideal = std::min({static_cast<unsigned>(workers), static_cast<unsigned>(tasks), cores});
+  const double speedup = sequential_ms / std::max(completed_ms, 1e-3);
+  double load_average = 0;
+  ::getloadavg(&load_average, 1);
+  fmt::print("  took {:.0f} ms: speedup {:.1f}x over sequential (ideal: min({} workers, {} tasks, {} cores) = {}x)\n",
+             completed_ms, speedup, workers, tasks, cores, ideal);
+  if (speedup < 0.8 * ideal && load_average >= 0.5) {
+    fmt::print("  below the ideal: the load average was {:.1f} on {} cores, so other programs held some of them\n",
+               load_average, cores);
+  } else if (speedup < 0.8 * ideal) {
+    fmt::print("  below the ideal on an idle machine: the tasks were too short to pay for their messages\n");
+  }
 
   pg::banner("3. map: the same work, results in input order");
   pg::Timeline mapping("map");

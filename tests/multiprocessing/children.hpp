@@ -12,11 +12,13 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <system_error>
 #include <thread>
 
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -72,6 +74,30 @@ inline rlimit allow_only_more_descriptors(int more) {
   ::setrlimit(RLIMIT_NOFILE, &lowered);
   return old;
 }
+
+// Make fork() fail with EAGAIN once `more` more processes exist. RLIMIT_NPROC caps the processes of
+// this process's user, but root ignores it; so a root test process first becomes a user id that
+// nothing else on the machine uses (its own pid + 200,000), where it is that user's only process.
+// Returns false, and changes nothing, when this process is not root: a normal user's count includes
+// every other program that user runs, so the limit would not be exact. Call it in a forked test
+// process only: the process cannot become root again.
+inline bool allow_only_more_processes(int more) {
+  if (::geteuid() != 0) return false;
+  const auto fresh_user = static_cast<uid_t>(200'000 + ::getpid());
+  const rlimit limit{static_cast<rlim_t>(1 + more), static_cast<rlim_t>(1 + more)};
+  if (::setrlimit(RLIMIT_NPROC, &limit) != 0 || ::setgid(fresh_user) != 0 || ::setuid(fresh_user) != 0) return false;
+  ::prctl(PR_SET_DUMPABLE, 1);  // changing user hides /proc/self from the process unless it is dumpable
+  return true;
+}
+
+// UBSan's vptr check (in the asan preset) tests whether memory is readable by writing it to a pipe
+// of its own; at a lowered open-file limit that pipe fails and UBSan reports a false error. So the
+// open-file variant of the "fails halfway" tests runs only without UBSan.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool descriptor_limit_usable = false;
+#else
+inline constexpr bool descriptor_limit_usable = true;
+#endif
 
 // How many SIGCHLD signals arrived since count_sigchld() was called (at least one per child that ended
 // while counting, though signals that arrive together may count once): proof that a child existed.
@@ -146,6 +172,37 @@ inline std::string run_in_forked_test_process(const std::function<std::string()>
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     return fmt::format("the forked test process ended badly (status {:#x}): {}", status, text);
   return text;
+}
+
+// What runs out in a "fails halfway" test: open files (pipe2() fails with EMFILE) or processes
+// (fork() fails with EAGAIN).
+enum class Exhaust { descriptors, processes };
+
+// In a forked test process, allow `more` more descriptors or processes, run `start` (which forks
+// children and throws std::system_error when a pipe2() or fork() fails), and describe what it left:
+// "ERROR; children forked: true; children left: false; descriptors leaked: false" is the good answer.
+// Returns "skipped" when the limit cannot be set here (processes, when not root).
+inline std::string fail_halfway(Exhaust what, int more, const std::function<void()>& start) {
+  return run_in_forked_test_process([&] {
+    const auto before = open_descriptors();
+    count_sigchld();
+    rlimit old{};
+    ::getrlimit(RLIMIT_NOFILE, &old);
+    if (what == Exhaust::descriptors) {
+      allow_only_more_descriptors(more);
+    } else if (!allow_only_more_processes(more)) {
+      return std::string("skipped");
+    }
+    std::string error = "no exception";
+    try {
+      start();
+    } catch (const std::system_error& e) {
+      error = e.what();
+    }
+    ::setrlimit(RLIMIT_NOFILE, &old);
+    return fmt::format("{}; children forked: {}; children left: {}; descriptors leaked: {}", error, sigchld_count > 0,
+                       !no_children_left(), open_descriptors() != before);
+  });
 }
 
 }  // namespace mp_test
