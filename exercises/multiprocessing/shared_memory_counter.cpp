@@ -6,7 +6,7 @@
 // parent and every child see the same bytes. In it lives one std::atomic<long>, the visit counter.
 // Each of `processes` children records `visits_each` visits, then exits; the parent returns the
 // count. As shipped, a visit reads the counter and writes it back plus one in two steps, so another
-// process's write in between is lost: 4 processes x 10,000 visits give fewer than 40,000.
+// process's write in between is lost: 4 processes x 2,000 visits give fewer than 8,000.
 //
 // Your goal: count_in_processes() returns exactly processes x visits_each, every time, with the
 // children still running at the same time.
@@ -83,7 +83,7 @@ long count_in_processes(int processes, int visits_each) {
 #ifndef PLAYGROUND_NO_MAIN  // the test includes this file and brings its own main
 int main(int argc, char** argv) {
   int processes = 4;
-  int visits = 10'000;
+  int visits = 2'000;
   pg::Flags flags("shared_memory_counter", "Exercise: processes share a counter in shared memory; make it exact.");
   flags.add("--processes", processes, "child processes counting at once", 1, 64);
   flags.add("--visits", visits, "visits each process records", 0, 10'000'000);

@@ -14,9 +14,8 @@
 // and the connection is closed, without the server buffering more than about that much.
 //
 // Check:  cmake --build build/exercises --target test_split_lines && build/exercises/exercises/test_split_lines
-// Run:    build/exercises/exercises/split_lines --port 8888   then, in another terminal:
-//         printf 'hel' | nc -q1 localhost 8888 ... or: (printf 'hel'; sleep 1; printf 'lo\nworld\n') | nc -N localhost
-//         8888
+// Run:    build/exercises/exercises/split_lines --port 8888   and, in another terminal:
+//         (printf 'hel'; sleep 1; printf 'lo\nworld\n') | nc -N localhost 8888
 //
 // Hint 1: keep the bytes that came after the last '\n' for the next line: a buffer that outlives one
 //         read, from which each complete line is taken out when its '\n' has arrived.

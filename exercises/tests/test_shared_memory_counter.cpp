@@ -8,7 +8,7 @@ TEST_CASE("shared_memory_counter: processes x visits, every run", "[exercise]") 
   const test_support::Watchdog watchdog(std::chrono::seconds(30),
                                         "shared_memory_counter: count_in_processes() never returned");
   constexpr int processes = 4;
-  constexpr int visits_each = 10'000;
+  constexpr int visits_each = 1'000;
   constexpr long expected = static_cast<long>(processes) * visits_each;
   for (int run = 1; run <= 3; ++run) {
     const long counted = count_in_processes(processes, visits_each);

@@ -4,8 +4,8 @@
 //
 // count_visits() starts `threads` threads; each records `visits_each` visits on one shared counter.
 // As shipped, a visit reads the counter and then writes it back plus one, in two steps, so a thread
-// that writes in between is overwritten and visits are lost: 4 threads x 20,000 visits give fewer
-// than 80,000. (The two steps are std::atomic operations, so the program is well defined, just wrong.)
+// that writes in between is overwritten and visits are lost: 4 threads x 5,000 visits give fewer
+// than 20,000. (The two steps are std::atomic operations, so the program is well defined, just wrong.)
 //
 // Your goal: count_visits() returns exactly threads x visits_each, every time, and ThreadSanitizer
 // finds no data race in it. Keep the threads: they must still run at the same time.
@@ -49,7 +49,7 @@ int count_visits(int threads, int visits_each) {
 #ifndef PLAYGROUND_NO_MAIN  // the test includes this file and brings its own main
 int main(int argc, char** argv) {
   int threads = 4;
-  int visits = 20'000;
+  int visits = 5'000;
   pg::Flags flags("exact_counter", "Exercise: threads share a counter; make it exact.");
   flags.add("--threads", threads, "threads counting at once", 1, 64);
   flags.add("--visits", visits, "visits each thread records", 0, 10'000'000);

@@ -9,10 +9,9 @@
 //
 // A tempting wrong fix the test rejects: `asio::post(pool, asio::use_future(...))` and then
 // future.get(). The call runs on the pool, but get() blocks the loop's thread until it is done: the
-// heartbeat stops just as before. Another: `co_await asio::post(pool, asio::use_awaitable)` to hop
-// onto the pool and then calling slow_checksum(). The loop is free, but the coroutine never comes
-// back: everything after it runs on a pool thread, touching the loop's data from another thread
-// (the test sees the wrong thread, and ThreadSanitizer reports the data race).
+// heartbeat stops just as before. Another: `co_await asio::post(pool, asio::use_awaitable)` first,
+// hoping to hop onto the pool. A coroutine always resumes on its own executor, so after that co_await
+// it is back on the loop's thread, and slow_checksum() blocks the loop as before.
 
 #include <fmt/format.h>
 #include <asio/awaitable.hpp>

@@ -72,7 +72,7 @@ long count_in_processes(int processes, int visits_each) {
 #ifndef PLAYGROUND_NO_MAIN  // the test includes this file and brings its own main
 int main(int argc, char** argv) {
   int processes = 4;
-  int visits = 10'000;
+  int visits = 2'000;
   pg::Flags flags("shared_memory_counter", "Solution: processes share a counter in shared memory, and it is exact.");
   flags.add("--processes", processes, "child processes counting at once", 1, 64);
   flags.add("--visits", visits, "visits each process records", 0, 10'000'000);

@@ -39,7 +39,7 @@ int count_visits(int threads, int visits_each) {
 #ifndef PLAYGROUND_NO_MAIN
 int main(int argc, char** argv) {
   int threads = 4;
-  int visits = 20'000;
+  int visits = 5'000;
   pg::Flags flags("exact_counter", "Solution: threads share a counter, and it is exact.");
   flags.add("--threads", threads, "threads counting at once", 1, 64);
   flags.add("--visits", visits, "visits each thread records", 0, 10'000'000);
