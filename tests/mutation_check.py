@@ -237,7 +237,7 @@ def main():
     print(f"baseline: the named tests of {len(programs)} lessons pass unchanged "
           f"({time.monotonic() - started:.0f} s)", flush=True)
 
-    scratch_root = os.path.join(build_dir, "mutation-check")
+    scratch_root = os.path.join(build_dir, f"mutation-check-{os.getpid()}")
     counts = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
         futures = [pool.submit(check_one, i, m, programs[lesson_of(m)], scratch_root, options.timeout)
