@@ -132,15 +132,21 @@ class TestProgram:
 
 
 def run_tests(exe, names, timeout):
-    """Run the named tests; (passed, timed_out, last lines of output)."""
+    """Run the named tests; (passed, timed_out, last lines of output). Passing means every one of them
+    ran and passed: Catch2 exits 0 when a spec matches nothing, so the count is checked too."""
     env = dict(os.environ)
     env.setdefault("TSAN_OPTIONS", f"halt_on_error=1:suppressions={ROOT}/cmake/tsan.supp")
+    spec = ",".join(catch_escape(n) for n in names)  # one argument: Catch2 joins several with spaces
     try:
-        r = subprocess.run([exe] + [catch_escape(n) for n in names], capture_output=True, text=True,
-                           timeout=timeout, env=env)
+        r = subprocess.run([exe, spec], capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         return False, True, "timed out"
-    tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-4:])
+    output = r.stdout + r.stderr
+    tail = "\n".join(output.strip().splitlines()[-4:])
+    ran = re.search(r"in (\d+) test cases?\)|test cases: +(\d+)", output)
+    ran_count = int(ran.group(1) or ran.group(2)) if ran else 0
+    if r.returncode == 0 and ran_count != len(names):
+        raise RuntimeError(f"{os.path.basename(exe)} ran {ran_count} of the {len(names)} named tests:\n{tail}")
     return r.returncode == 0, False, tail
 
 
@@ -169,7 +175,10 @@ def check_one(index, mutation, program, scratch_root, timeout):
     error = program.build_mutant(scratch, mutation.get("sanitizer"))
     if error:
         return result("NO BUILD", "\n".join(error.strip().splitlines()[:8]))
-    passed, timed_out, tail = run_tests(os.path.join(scratch, program.target), names, timeout)
+    try:
+        passed, timed_out, tail = run_tests(os.path.join(scratch, program.target), names, timeout)
+    except RuntimeError as error:
+        return result("NOT APPLIED", str(error))
     shutil.rmtree(scratch, ignore_errors=True)
     if passed:
         return result("MISSED", "these tests still pass: " + "; ".join(names))
@@ -215,7 +224,10 @@ def main():
         names = sorted({n for m in mutations if lesson_of(m) == (folder, lesson) for n in program.select(m["tests"])})
         if not names:
             continue
-        passed, _, tail = run_tests(program.exe, names, options.timeout)
+        try:
+            passed, _, tail = run_tests(program.exe, names, options.timeout)
+        except RuntimeError as error:
+            passed, tail = False, str(error)
         if not passed:
             baseline_failures += 1
             print(f"BASELINE FAILS  {folder}/{lesson}: the named tests fail on the unchanged lesson\n{tail}")
@@ -225,7 +237,7 @@ def main():
     print(f"baseline: the named tests of {len(programs)} lessons pass unchanged "
           f"({time.monotonic() - started:.0f} s)", flush=True)
 
-    scratch_root = os.path.join(build_dir, "mutation-check")
+    scratch_root = os.path.join(build_dir, f"mutation-check-{os.getpid()}")
     counts = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
         futures = [pool.submit(check_one, i, m, programs[lesson_of(m)], scratch_root, options.timeout)

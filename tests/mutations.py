@@ -58,10 +58,9 @@ MUTATIONS = [
         ("          .async_wait(asio::experimental::wait_for_one_error(), asio::use_awaitable);",
          "          .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);")),
     mutation(
-        "basics/tasks_gather_wait_cancel.cpp", "the CPU loop yields but never checks for cancellation",
+        "basics/tasks_gather_wait_cancel.cpp", "the CPU loop checks for cancellation but never yields",
         r"^a CPU loop without co_await runs to its end",
-        ("    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)\n"
-         "      throw std::system_error(asio::error::operation_aborted);\n",
+        ("    co_await asio::post(executor, asio::use_awaitable);  // let the loop run others (the canceller)\n",
          "")),
     mutation(
         "basics/tasks_gather_wait_cancel.cpp", "cleanup awaits without resetting the cancellation state",
@@ -122,8 +121,8 @@ MUTATIONS = [
         "threading/thread_pool_executor.cpp", "each waiting task is awaited as soon as it is submitted",
         r"^waiting tasks: a pool of W workers",
         ("        asio::post(pool, asio::use_future([id, delay, &timeline] { return fetch_io(id, delay, timeline); })));",
-         "        asio::post(pool, asio::use_future([id, delay, &timeline] { return fetch_io(id, delay, timeline); })));\n"
-         "    futures.back().wait();")),
+         "        asio::post(pool, asio::use_future([id, delay, &timeline] { return fetch_io(id, delay, timeline); }))),\n"
+         "        futures.back().wait();")),
     mutation(
         "threading/thread_pool_executor.cpp", "the pool is destroyed without join()",
         r"^shutdown: join\(\) first and nothing is lost",
@@ -193,7 +192,7 @@ MUTATIONS = [
         "multiprocessing/process_pool_executor.cpp", "map collects its results in completion order",
         r"^map keeps input order",
         ("    for (const TaskHandle h : handles) results.push_back(result(h, limit));",
-         "    for (std::size_t i = 0; i < handles.size(); ++i) results.push_back(next_completed(limit).value);")),
+         "    while (!handles.empty()) results.push_back(result(next_completed(handles, limit), limit));")),
 
     mutation(
         "multiprocessing/sharing_between_processes.cpp", "the shared counter is incremented in two steps",
