@@ -79,7 +79,8 @@ int main(int argc, char** argv) {
   try {
     asio::io_context io;
     asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
-    fmt::print("numbering lines on 127.0.0.1:{} (Ctrl-C to stop)\n", acceptor.local_endpoint().port());
+    fmt::print("numbering lines of up to {} bytes on 127.0.0.1:{} (Ctrl-C to stop)\n", max_line_length,
+               acceptor.local_endpoint().port());
     std::fflush(stdout);
     asio::co_spawn(io, listen(acceptor), [](std::exception_ptr error) {
       if (error) std::rethrow_exception(error);
