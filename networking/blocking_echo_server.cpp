@@ -572,11 +572,12 @@ class LogWriter {
   LogWriter& operator=(const LogWriter&) = delete;
   ~LogWriter() { close(std::chrono::milliseconds(0)); }
 
-  // Queue `text` (a '\n' is added); never waits for the output. Safe from any thread.
-  void write(std::string text) {
+  // Queue `text` (a '\n' is added); never waits for the output. Safe from any thread. With `may_drop`
+  // false the line is queued even when the queue is full: for the few lines a program prints at its end.
+  void write(std::string text, bool may_drop = true) {
     {
       std::lock_guard lock(mutex_);
-      if (queue_.size() + (unreported_ > 0 ? 1 : 0) >= capacity_) {
+      if (may_drop && queue_.size() + (unreported_ > 0 ? 1 : 0) >= capacity_) {
         ++unreported_;
         ++dropped_;
         return;
@@ -699,11 +700,13 @@ int main(int argc, char** argv) {
   // stdout that nobody reads can never stop the server. Nothing else writes to stdout meanwhile.
   LogWriter output(STDOUT_FILENO);
   BlockingEchoServer server(config, [&output](const std::string& line) { output.write(line); });
+  // What the program itself says is never dropped (a few lines), unlike the log of each connection.
+  const auto say = [&output](std::string text) { output.write(std::move(text), /*may_drop=*/false); };
   if (std::string error = server.open(); !error.empty()) {
     fmt::print(stderr, "blocking_echo_server: {}\n", error);
     return 1;
   }
-  output.write(fmt::format("listening on {}:{}", server.address(), server.port()));
+  say(fmt::format("listening on {}:{}", server.address(), server.port()));
 
   // The accept loop gets its own thread so that this one is free to wait for signals. `healthy` is
   // written by that thread and read here only after join(), which orders the two.
@@ -714,7 +717,7 @@ int main(int argc, char** argv) {
     const timespec tick{0, 100'000'000};
     const int signal_number = sigtimedwait(&signals, nullptr, &tick);
     if (signal_number > 0) {
-      output.write(fmt::format("got {}, shutting down", signal_number == SIGINT ? "SIGINT" : "SIGTERM"));
+      say(fmt::format("got {}, shutting down", signal_number == SIGINT ? "SIGINT" : "SIGTERM"));
       break;
     }
   }
@@ -723,10 +726,9 @@ int main(int argc, char** argv) {
   server.stop();
   acceptor.join();
   server.finish();
-  output.write(fmt::format("stopped: {} connection{} served, {} lines echoed", server.connections_served(),
-                           server.connections_served() == 1 ? "" : "s", server.lines_echoed()));
-  output.write(
-      "\nTakeaway: blocking code with a thread per connection is the simplest server to read, and each\n"
+  say(fmt::format("stopped: {} connection{} served, {} lines echoed", server.connections_served(),
+                  server.connections_served() == 1 ? "" : "s", server.lines_echoed()));
+  say("\nTakeaway: blocking code with a thread per connection is the simplest server to read, and each\n"
       "connection costs a whole thread; coroutines (tcp_echo_server) cost about a kilobyte instead.");
   output.close(std::chrono::milliseconds(300));  // a stdout nobody reads gets 300 ms, then loses the rest
   return healthy ? 0 : 1;

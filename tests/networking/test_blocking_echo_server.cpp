@@ -226,7 +226,7 @@ TEST_CASE("a client that stops reading its echoes is disconnected after the idle
   Connection flooder(server.port());
   // Send lines and never read: the echoes fill both socket buffers, and the server's send() waits.
   const std::string block = std::string(1023, 'f') + "\n";
-  for (int i = 0; i < 4096 && flooder.send(block, 200ms); ++i) {
+  for (int i = 0; i < 65536 && flooder.send(block, 200ms); ++i) {  // stops when the buffers are full
   }
   // Within the timeout (plus a margin for a busy machine) the server gives up on this client.
   CHECK(server.wait_for_log("echo not taken within 300 ms (the client stopped reading), closed", 5s));
