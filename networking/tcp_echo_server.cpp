@@ -873,13 +873,16 @@ int main(int argc, char** argv) {
 
   pg::banner("1. Open files (section 10)");
   const FileLimit files = raise_open_file_limit(config.max_connections);
-  if (files.after > files.before) {
-    fmt::print("open-file limit raised from {} to {} (hard limit {}): room for --max-connections {} and {} more\n",
-               files.before, files.after, files.hard, config.max_connections,
-               static_cast<long>(files.after) - config.max_connections);
+  const long room = static_cast<long>(files.after) - own_files;  // descriptors left for clients
+  const std::string limit_text =
+      files.after > files.before
+          ? fmt::format("open-file limit raised from {} to {} (hard limit {})", files.before, files.after, files.hard)
+          : fmt::format("open-file limit: {} (hard limit {})", files.after, files.hard);
+  if (room >= config.max_connections) {
+    fmt::print("{}: room for --max-connections {} and the server's own files\n", limit_text, config.max_connections);
   } else {
-    fmt::print("open-file limit: {} (hard limit {}), enough for --max-connections {} or as many as it allows\n",
-               files.after, files.hard, config.max_connections);
+    fmt::print("{}: room for about {} clients, fewer than --max-connections {}\n", limit_text, std::max(room, 0L),
+               config.max_connections);
   }
 
   pg::banner("2. Listen, then serve until Ctrl-C");
