@@ -37,14 +37,16 @@ namespace net_test {
 using Millis = std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
 
-// A file next to this header (the Python scripts the interoperability tests run).
-inline std::string script_path(std::string_view name) {
-  return (std::filesystem::path(__FILE__).parent_path() / name).string();
-}
+// A file next to this header (the Python scripts the interoperability tests run). The path comes from
+// TRACE_CHECK_SCRIPT, which the build defines as an absolute path in tests/ (`__FILE__` may be relative
+// to the build folder, and ctest runs each test program from another folder).
+inline std::filesystem::path tests_folder() { return std::filesystem::path(TRACE_CHECK_SCRIPT).parent_path(); }
+
+inline std::string script_path(std::string_view name) { return (tests_folder() / "networking" / name).string(); }
 
 // A file in the repository's bench/ folder (its asyncio echo server serves the bench and the tests).
 inline std::string bench_path(std::string_view name) {
-  return (std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "bench" / name).string();
+  return (tests_folder().parent_path() / "bench" / name).string();
 }
 
 // How many file descriptors this process has open right now.

@@ -358,8 +358,7 @@ TEST_CASE("a client that stops reading its echoes is disconnected after the idle
   CHECK(other.read_exactly(5) == "next\n");
 }
 
-TEST_CASE("--max-connections: a connection over the cap is refused at once, and a freed place is reused",
-          "[networking]") {
+TEST_CASE("a connection over --max-connections is refused at once, and a freed place is reused", "[networking]") {
   const test_support::Watchdog watchdog(std::chrono::seconds(30), "max connections");
   for (int threads : {1, 2}) {
     INFO("threads: " << threads);
