@@ -5,6 +5,7 @@
 // the async server: plain POSIX code, not the code under test.
 #include "networking/blocking_echo_server.cpp"
 
+#include <iostream>
 #include <memory>
 #include <random>
 
@@ -287,6 +288,14 @@ TEST_CASE("accept errors: only a broken listening socket stops the server, every
 
 TEST_CASE("out of file descriptors: the program logs the failed accepts, backs off, and recovers",
           "[networking][no-asan]") {
+#if defined(__SANITIZE_ADDRESS__)
+  // Not in the asan preset (address,undefined): UndefinedBehaviorSanitizer's vptr check probes memory
+  // with pipe(), which fails in a process that is out of descriptors, so the first virtual call of a new
+  // std::thread is then reported as "not an object of type '_State'" (a false positive). The default
+  // and tsan presets run this test.
+  std::cout << "SKIPPED: not run under AddressSanitizer/UBSan: UBSan's vptr check needs a free file descriptor\n";
+  return;
+#endif
   const test_support::Watchdog watchdog(std::chrono::seconds(40), "EMFILE");
   // `ulimit -n 16` caps the program at 16 descriptors: stdio, the listening socket, and about a dozen
   // clients. 24 clients overflow it: accept() fails with EMFILE until some clients leave.
