@@ -5,7 +5,8 @@
 // blocks in recv() until bytes arrive and in send() until they are written. The code reads top to
 // bottom like a single-client program, and that is its charm. The price is one thread per connection:
 // its stack, its creation time, and a kernel limit on how many can exist (see section 3 for numbers).
-// Every connection is logged as it opens and closes; Ctrl-C stops the server within a second.
+// Every connection is logged as it opens and closes (by a thread of its own, so a stdout nobody reads
+// cannot stall the server); Ctrl-C stops the server within a second.
 //
 // Run it:   build/default/networking/blocking_echo_server --port 8888
 //   then, in another terminal:   nc 127.0.0.1 8888      (type lines; each comes back as you sent it)
@@ -15,8 +16,9 @@
 // The protocol (the same as tcp_echo_server): every line, up to and including its '\n', is sent back
 // byte for byte ("\r\n" stays "\r\n"; any byte but '\n' may appear in a line). A line longer than
 // --max-line bytes (its '\n' included) closes that one connection, with a log line; the server goes on.
-// A client silent for --idle-timeout-ms is disconnected. At end of input, a last line without '\n' is
-// echoed too, then the connection is closed.
+// A client has --idle-timeout-ms to send each whole line, and as long again to take its echo; a client
+// that is slower (silent, sending a byte at a time, or no longer reading) is disconnected. At end of input, a last line
+// without '\n' is echoed too, then the connection is closed.
 //
 // Mirrors the Python playground's tcp_echo_server.py, but in the blocking style Python offers with
 // socketserver.ThreadingTCPServer (or socket + threading.Thread):
@@ -25,21 +27,26 @@
 //   threading.Thread(target=handle, ...)  -> std::thread(...), one per connection
 //   data = conn.recv(4096)                -> recv(fd, buffer, size, 0)
 //   conn.sendall(data)                    -> send_all(fd, ...): send() in a loop
-//   conn.settimeout(seconds)              -> setsockopt(SO_RCVTIMEO / SO_SNDTIMEO)
+//   conn.settimeout(seconds)              -> poll() bounded by a deadline per line (section 2)
+//   logging.handlers.QueueHandler         -> LogWriter: a bounded queue and a thread that writes it (section 4)
 //   signal.signal(SIGINT, handler)        -> block SIGINT/SIGTERM, then sigtimedwait() in main
 //
 // What differs in C++: there is no GIL, so connection threads really run in parallel on all cores, and
-// nothing here is shared between them except the server's list of connections (behind a mutex) and two
-// atomic counters. Python's socket objects close themselves when collected; here every file descriptor
-// is closed by exactly one owner, at a point chosen so that no other thread can still be using it.
+// nothing here is shared between them except the server's list of connections (behind a mutex), a few
+// atomic counters, and the log queue. Python's socket objects close themselves when collected; here every file
+// descriptor is closed by exactly one owner, at a point chosen so that no other thread can still be using it.
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <climits>
+#include <condition_variable>
 #include <csignal>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <list>
 #include <mutex>
@@ -54,6 +61,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -142,11 +150,11 @@ EchoListener open_echo_listener(const std::string& address, int port) {
 }
 
 // -------------------------------------------------------------------------------------------------
-// 2. One connection: a plain loop of blocking recv() and send()
+// 2. One connection: a plain loop of blocking reads and writes
 // -------------------------------------------------------------------------------------------------
-// This is the whole appeal of the design: the handler reads like a program with one client. recv()
-// blocks this thread until bytes arrive; send_all() blocks until the kernel has taken every byte.
-// No callbacks, no co_await, no state machine: the position in the protocol is the position in the code.
+// This is the whole appeal of the design: the handler reads like a program with one client. The
+// thread blocks until bytes arrive, then blocks until its echo is written. No callbacks, no co_await,
+// no state machine: the position in the protocol is the position in the code.
 //
 // TCP delivers a byte stream, not lines: one recv() may return half a line or ten lines. So the
 // bytes are collected in `pending`, every complete line is echoed (all of them in one send), and the
@@ -154,9 +162,50 @@ EchoListener open_echo_listener(const std::string& address, int port) {
 // valid line, so it ends the connection without waiting for its '\n': that is what bounds the memory a
 // client can make us hold.
 //
-// Timeouts are socket options here: with SO_RCVTIMEO set, a recv() that waits longer fails with EAGAIN,
-// and SO_SNDTIMEO does the same for a send() to a client that stopped reading. Without them a silent
-// or stuck client would hold its thread forever.
+// The idle timeout is a deadline per line, the same rule as tcp_echo_server's: from the moment the
+// server is ready for the next line, the client has --idle-timeout-ms to deliver all of it, '\n'
+// included; then writing its echo has the same time again. Bytes that trickle in do not move the
+// deadline, so a client that sends one byte every 100 ms cannot hold a thread forever, and neither can
+// a client that stops reading its echoes. Socket options such as SO_RCVTIMEO (Python's
+// `conn.settimeout`) would not do: their clock restarts on every byte. So each wait is a poll() bounded
+// by the time left until the deadline, followed by a recv() or send() that cannot block (MSG_DONTWAIT).
+
+using EchoClock = std::chrono::steady_clock;
+
+// Wait until `fd` is ready for `events` (POLLIN: bytes or end of input; POLLOUT: room to send), or
+// until `deadline`; `timed` false waits without limit. True when ready, false when the deadline passed.
+bool wait_ready(int fd, short events, bool timed, EchoClock::time_point deadline) {
+  for (;;) {
+    int wait_ms = -1;  // poll() without a limit
+    if (timed) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - EchoClock::now()).count();
+      if (left <= 0) return false;
+      wait_ms = static_cast<int>(std::min<long long>(left, INT_MAX));
+    }
+    pollfd watched{fd, events, 0};
+    const int ready = ::poll(&watched, 1, wait_ms);
+    if (ready > 0) return true;  // ready, or an error or hang-up that the next recv()/send() reports
+    if (ready < 0 && errno != EINTR) return true;
+  }
+}
+
+enum class SendResult { sent, timed_out, failed };
+
+// Write all `size` bytes by `deadline` (send() may take fewer at a time). MSG_NOSIGNAL: a client that
+// has gone away gives EPIPE here instead of a SIGPIPE that would kill the whole server.
+SendResult send_all(int fd, const char* data, std::size_t size, bool timed, EchoClock::time_point deadline) {
+  while (size > 0) {
+    if (!wait_ready(fd, POLLOUT, timed, deadline)) return SendResult::timed_out;
+    const ssize_t sent = ::send(fd, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent < 0) {
+      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
+      return SendResult::failed;
+    }
+    data += sent;
+    size -= static_cast<std::size_t>(sent);
+  }
+  return SendResult::sent;
+}
 
 struct ConnectionReport {
   long lines = 0;       // complete lines echoed
@@ -164,41 +213,40 @@ struct ConnectionReport {
   std::string ended;    // why it ended, for the log
 };
 
-// Write all `size` bytes (send() may take fewer). MSG_NOSIGNAL: a client that has gone away gives EPIPE
-// here instead of a SIGPIPE that would kill the whole server.
-bool send_all(int fd, const char* data, std::size_t size) {
-  while (size > 0) {
-    const ssize_t sent = ::send(fd, data, size, MSG_NOSIGNAL);
-    if (sent < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data += sent;
-    size -= static_cast<std::size_t>(sent);
-  }
-  return true;
-}
-
 ConnectionReport echo_lines(int fd, const BlockingEchoConfig& config) {
   ConnectionReport report;
-  if (config.idle_timeout_ms > 0) {
-    timeval timeout{config.idle_timeout_ms / 1000, (config.idle_timeout_ms % 1000) * 1000};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-  }
+  const bool timed = config.idle_timeout_ms > 0;
+  const std::chrono::milliseconds timeout(config.idle_timeout_ms);
   // Echoes are small and latency matters: send each at once instead of waiting to fill a packet.
   const int on = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 
+  // Sends `size` bytes of echo; on failure, says why in report.ended.
+  const auto echo = [&](const char* data, std::size_t size) {
+    const SendResult result = send_all(fd, data, size, timed, EchoClock::now() + timeout);
+    if (result == SendResult::timed_out) {
+      report.ended = fmt::format("echo not taken within {} ms (the client stopped reading), closed", timeout.count());
+    } else if (result == SendResult::failed) {
+      report.ended = fmt::format("send failed: {}", std::strerror(errno));
+    }
+    return result == SendResult::sent;
+  };
+
   std::string pending;  // received bytes not yet echoed: at most one unfinished line
   std::vector<char> buffer(16 * 1024);
+  auto line_deadline = EchoClock::now() + timeout;  // when the line being received must be complete
   // Each round either ends the loop or consumes bytes the client sent, so the loop ends when the client
-  // closes, goes silent, misbehaves, or the server shuts the socket down (recv() then returns 0).
+  // closes, is too slow, misbehaves, or the server shuts the socket down (recv() then returns 0).
   for (;;) {
-    const ssize_t received = ::recv(fd, buffer.data(), buffer.size(), 0);
+    if (!wait_ready(fd, POLLIN, timed, line_deadline)) {
+      report.ended = fmt::format("no complete line within {} ms, closed", timeout.count());
+      return report;
+    }
+    const ssize_t received = ::recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
     if (received == 0) {
       // End of input. A last line without '\n' is still a line the client sent: echo it.
-      if (!pending.empty() && send_all(fd, pending.data(), pending.size())) {
+      if (!pending.empty()) {
+        if (!echo(pending.data(), pending.size())) return report;
         ++report.lines;
         report.bytes += static_cast<long long>(pending.size());
       }
@@ -206,16 +254,15 @@ ConnectionReport echo_lines(int fd, const BlockingEchoConfig& config) {
       return report;
     }
     if (received < 0) {
-      if (errno == EINTR) continue;
-      report.ended = (errno == EAGAIN || errno == EWOULDBLOCK)
-                         ? fmt::format("idle for {} ms, closed", config.idle_timeout_ms)
-                         : fmt::format("receive failed: {}", std::strerror(errno));
+      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
+      report.ended = fmt::format("receive failed: {}", std::strerror(errno));
       return report;
     }
     pending.append(buffer.data(), static_cast<std::size_t>(received));
 
     // Find where the complete lines end, checking each line's length on the way.
     std::size_t complete = 0;  // bytes of pending that form whole lines
+    long lines = 0;
     bool too_long = false;
     for (std::size_t newline; (newline = pending.find('\n', complete)) != std::string::npos;) {
       if (newline + 1 - complete > config.max_line) {
@@ -223,16 +270,15 @@ ConnectionReport echo_lines(int fd, const BlockingEchoConfig& config) {
         break;
       }
       complete = newline + 1;
-      ++report.lines;
+      ++lines;
     }
     too_long = too_long || pending.size() - complete > config.max_line;
     if (complete > 0) {
-      if (!send_all(fd, pending.data(), complete)) {
-        report.ended = fmt::format("send failed: {}", std::strerror(errno));
-        return report;
-      }
+      if (!echo(pending.data(), complete)) return report;
+      report.lines += lines;
       report.bytes += static_cast<long long>(complete);
       pending.erase(0, complete);
+      line_deadline = EchoClock::now() + timeout;  // the server is ready for the next line: its clock starts
     }
     if (too_long) {
       report.ended = fmt::format("line longer than {} bytes, closed", config.max_line);
@@ -254,20 +300,36 @@ ConnectionReport echo_lines(int fd, const BlockingEchoConfig& config) {
 //     thread needs two memory maps), so somewhere around 30,000 threads, `std::thread` throws.
 // So this design is fine for tens or hundreds of clients, or when each request calls a blocking library
 // (a database driver, a file system) that you cannot make async. For ten thousand mostly idle
-// connections, coroutines on one thread (tcp_echo_server) cost a few hundred bytes each instead.
+// connections, coroutines on one thread (tcp_echo_server) cost about a kilobyte each instead.
 // --max-connections caps the threads: a client over the cap is closed at once, with a log line.
 //
 // Ownership, so that shutdown is safe: the server keeps every live connection in a list (behind a
-// mutex). A connection's thread never closes its own socket: it only shuts it down and marks itself
-// finished. The accept loop later joins finished threads and closes their sockets ("reaping"). So a
-// file descriptor is never closed while stop() might still call shutdown() on it, and a closed number
-// cannot be reused by a new connection under stop()'s feet.
+// mutex). A connection's thread never closes its own socket: it only shuts it down, marks itself
+// finished and wakes the reaper. The reaper, a thread of its own, then joins the finished thread (which
+// frees its stack) and closes its socket, within moments of the client leaving. So a file descriptor is
+// never closed while stop() might still call shutdown() on it, and a closed number cannot be reused by
+// a new connection under stop()'s feet. (Reaping only when the next client connects would be simpler,
+// and wrong: after a burst of clients, their sockets and stacks would stay until someone connected.)
+//
+// The mutex is held for a few lines at a time, and never while logging or doing I/O: a log line (or a
+// blocking call) under the lock would make every other thread, and stop(), wait for it.
+
+// Errors of accept() that mean the listening socket itself is unusable, so retrying cannot help: it
+// was closed or shut down (EBADF, EINVAL: what stop() causes), or is not a listening TCP socket.
+// Every other error is about one client or one moment: a client that gave up while queued
+// (ECONNABORTED), a signal (EINTR), no free descriptor (EMFILE, ENFILE), no kernel memory (ENOBUFS,
+// ENOMEM), a firewall (EPERM), a protocol or network error passed on from the new connection (EPROTO,
+// ENETDOWN, EHOSTUNREACH, ...). The server survives those.
+bool accept_error_is_fatal(int error) {
+  return error == EBADF || error == EINVAL || error == ENOTSOCK || error == EOPNOTSUPP || error == EFAULT;
+}
 
 class BlockingEchoServer {
  public:
+  // Where log lines go: a LogWriter in the program (section 4), a vector in the tests, nothing if empty.
   using Log = std::function<void(const std::string&)>;
 
-  explicit BlockingEchoServer(BlockingEchoConfig config, Log log = print_log)
+  explicit BlockingEchoServer(BlockingEchoConfig config, Log log = {})
       : config_(std::move(config)), log_(std::move(log)) {}
   BlockingEchoServer(const BlockingEchoServer&) = delete;
   BlockingEchoServer& operator=(const BlockingEchoServer&) = delete;
@@ -289,46 +351,58 @@ class BlockingEchoServer {
   [[nodiscard]] const std::string& address() const { return address_; }
   [[nodiscard]] int port() const { return port_; }
 
-  // The accept loop. Returns after stop() (true), or on an error accept() cannot recover from (false).
+  // The accept loop. Returns after stop() (true), or when the listening socket is broken (false).
   // accept4() with SOCK_CLOEXEC: a program this server might start would not inherit client sockets.
-  // Some errors are about one client or one moment, not the listener: a client that gave up before we
-  // accepted it (ECONNABORTED), a signal (EINTR), or running out of file descriptors (EMFILE). The loop
-  // survives those; anything else ends it, and main() exits with status 1.
+  // A failed accept() that is not fatal (see accept_error_is_fatal) is logged and retried after a short
+  // pause, 10 ms doubling up to 1 s while the failures go on: running out of descriptors must not turn
+  // into a loop that spins at 100% CPU. A client that gave up (ECONNABORTED) or a signal (EINTR) is
+  // retried at once, without a log line.
   bool serve() {
+    std::thread reaper([this] { reap_until_stopped(); });
     bool healthy = true;
+    std::chrono::milliseconds pause(10);
     while (!stopping_.load()) {
       sockaddr_storage peer{};
       socklen_t length = sizeof peer;
       const int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_CLOEXEC);
       if (fd < 0) {
+        const int error = errno;
         if (stopping_.load()) break;
-        if (errno == EINTR || errno == ECONNABORTED) continue;
-        if (errno == EMFILE || errno == ENFILE) {
-          // Out of file descriptors: too many clients. Wait a little for some to leave.
-          log_(fmt::format("accept: {}; waiting for connections to close", std::strerror(errno)));
-          reap(false);
-          std::this_thread::sleep_for(std::chrono::milliseconds(50));
-          continue;
+        if (error == EINTR || error == ECONNABORTED) continue;
+        if (accept_error_is_fatal(error)) {
+          log(fmt::format("accept failed: {}; the listening socket is unusable, stopping", std::strerror(error)));
+          healthy = false;
+          break;
         }
-        log_(fmt::format("accept failed: {}", std::strerror(errno)));
-        healthy = false;
-        break;
+        log(fmt::format("accept failed: {}; retrying in {} ms", std::strerror(error), pause.count()));
+        wait_unless_stopping(pause);
+        pause = std::min(pause * 2, std::chrono::milliseconds(1000));
+        continue;
       }
-      reap(false);  // join the threads of connections that ended since the last accept
+      pause = std::chrono::milliseconds(10);
       start_connection(fd, format_socket_address(peer));
     }
+    {
+      std::lock_guard lock(mutex_);
+      reaper_done_ = true;
+    }
+    wake_.notify_all();
+    reaper.join();
     finished_ = true;
     return healthy;
   }
 
-  // Stop accepting, and end every connection: shutdown() wakes a thread blocked in recv() (which then
-  // returns 0) or send() (which fails). Safe to call from any thread, and more than once. On Linux,
-  // shutdown() of a listening socket also wakes a thread blocked in accept(), which then fails (EINVAL).
+  // Stop accepting, and end every connection: shutdown() wakes a thread waiting to receive (recv()
+  // then returns 0) or to send (send() fails). Safe to call from any thread, and more than once. On
+  // Linux, shutdown() of a listening socket also wakes a thread blocked in accept() (EINVAL).
   void stop() {
-    std::lock_guard lock(mutex_);
-    if (stopping_.exchange(true)) return;
-    if (listen_fd_ >= 0) ::shutdown(listen_fd_, SHUT_RDWR);
-    for (auto& c : connections_) ::shutdown(c.fd, SHUT_RDWR);
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_.exchange(true)) return;
+      if (listen_fd_ >= 0) ::shutdown(listen_fd_, SHUT_RDWR);
+      for (auto& c : connections_) ::shutdown(c.fd, SHUT_RDWR);
+    }
+    wake_.notify_all();  // the reaper, and an accept loop pausing after an error
   }
 
   // After serve() has returned: join every connection thread and close its socket. Waits for them.
@@ -344,11 +418,6 @@ class BlockingEchoServer {
     return open;
   }
 
-  static void print_log(const std::string& line) {
-    fmt::print("{}\n", line);
-    std::fflush(stdout);  // a log line a second late is useless, and a test may be waiting for it
-  }
-
  private:
   struct Connection {
     long id = 0;
@@ -357,50 +426,82 @@ class BlockingEchoServer {
     bool finished = false;  // guarded by mutex_
   };
 
+  void log(const std::string& line) const {
+    if (log_) log_(line);
+  }
+
   // Register the connection and start its thread, under the lock so stop() sees either nothing or
-  // both: a connection stop() did not see would keep its thread blocked in recv() after shutdown.
+  // both: a connection stop() did not see would keep its thread blocked after shutdown. The log line
+  // is written after the lock is released.
   void start_connection(int fd, const std::string& peer) {
-    std::lock_guard lock(mutex_);
-    if (stopping_.load()) {  // stop() ran between accept() and here: this client is not served
-      ::close(fd);
-      return;
+    std::string message;
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_.load()) {  // stop() ran between accept() and here: this client is not served
+        ::close(fd);
+        return;
+      }
+      const long id = ++next_id_;
+      long open = 0;
+      for (const auto& c : connections_) open += c.finished ? 0 : 1;
+      if (open >= config_.max_connections) {
+        ::close(fd);
+        message = fmt::format("connection {} from {}: refused, already {} open (--max-connections)", id, peer, open);
+      } else {
+        Connection& connection = connections_.emplace_back();
+        connection.id = id;
+        connection.fd = fd;
+        try {
+          // The thread gets a pointer to its list node: std::list nodes never move.
+          connection.thread = std::thread([this, c = &connection, peer] { run_connection(*c, peer); });
+          ++served_;
+          message = fmt::format("connection {} from {}: opened, {} open", id, peer, open + 1);
+        } catch (const std::system_error& e) {
+          // The kernel refused another thread: that is this design's limit, so say so and drop the client.
+          ::close(fd);
+          connections_.pop_back();
+          message = fmt::format("connection {} from {}: cannot start a thread: {}", id, peer, e.what());
+        }
+      }
     }
-    const long id = ++next_id_;
-    long open = 0;
-    for (const auto& c : connections_) open += c.finished ? 0 : 1;
-    if (open >= config_.max_connections) {
-      log_(fmt::format("connection {} from {}: refused, already {} open (--max-connections)", id, peer, open));
-      ::close(fd);
-      return;
-    }
-    Connection& connection = connections_.emplace_back();
-    connection.id = id;
-    connection.fd = fd;
-    try {
-      // The thread gets a pointer to its list node: std::list nodes never move.
-      connection.thread = std::thread([this, c = &connection, peer] { run_connection(*c, peer); });
-    } catch (const std::system_error& e) {
-      // The kernel refused another thread: that is this design's limit, so say so and drop the client.
-      log_(fmt::format("connection {} from {}: cannot start a thread: {}", id, peer, e.what()));
-      ::close(fd);
-      connections_.pop_back();
-      return;
-    }
-    ++served_;
-    log_(fmt::format("connection {} from {}: opened, {} open", id, peer, open + 1));
+    log(message);
   }
 
   // The body of every connection thread: the blocking loop of section 2, then the bookkeeping. It
   // touches only its own Connection (fd and id never change while it runs) and, under the lock, the flag
-  // that lets the accept loop reap it.
+  // that lets the reaper join it. A connection that stop() shut down reads as closed by the client
+  // (recv() returns 0), so the reason is corrected here: the server closed it.
   void run_connection(Connection& connection, const std::string& peer) {
     ConnectionReport report = echo_lines(connection.fd, config_);
+    if (stopping_.load()) report.ended = "server shutting down";
     lines_ += report.lines;
     ::shutdown(connection.fd, SHUT_RDWR);  // the client sees the close now; close() comes when reaped
-    log_(fmt::format("connection {} from {}: {}; {} line{} echoed", connection.id, peer, report.ended, report.lines,
-                     report.lines == 1 ? "" : "s"));
-    std::lock_guard lock(mutex_);
-    connection.finished = true;
+    log(fmt::format("connection {} from {}: {}; {} line{} echoed", connection.id, peer, report.ended, report.lines,
+                    report.lines == 1 ? "" : "s"));
+    {
+      std::lock_guard lock(mutex_);
+      connection.finished = true;
+      ++unreaped_;
+    }
+    wake_.notify_all();  // the reaper
+  }
+
+  // The reaper's loop: sleep until a connection finishes, reap it, repeat, until serve() ends.
+  void reap_until_stopped() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [this] { return unreaped_ > 0 || reaper_done_; });
+      if (reaper_done_) return;
+      lock.unlock();
+      reap(false);
+      lock.lock();
+    }
+  }
+
+  // Pause the accept loop for `pause`, or less if stop() is called meanwhile.
+  void wait_unless_stopping(std::chrono::milliseconds pause) {
+    std::unique_lock lock(mutex_);
+    wake_.wait_for(lock, pause, [this] { return stopping_.load(); });
   }
 
   // Join finished connection threads and close their sockets; with `all`, wait for every thread.
@@ -412,7 +513,10 @@ class BlockingEchoServer {
       std::lock_guard lock(mutex_);
       for (auto it = connections_.begin(); it != connections_.end();) {
         auto next = std::next(it);
-        if (all || it->finished) done.splice(done.end(), connections_, it);
+        if (all || it->finished) {
+          if (it->finished) --unreaped_;
+          done.splice(done.end(), connections_, it);
+        }
         it = next;
       }
     }
@@ -423,13 +527,16 @@ class BlockingEchoServer {
   }
 
   BlockingEchoConfig config_;
-  Log log_;  // where log lines go: stdout by default, a vector in the tests
+  Log log_;
   int listen_fd_ = -1;
   std::string address_;
   int port_ = 0;
-  mutable std::mutex mutex_;           // guards connections_ and next_id_
+  mutable std::mutex mutex_;           // guards connections_, next_id_, unreaped_, reaper_done_
+  std::condition_variable wake_;       // a connection finished, stop() was called, or serve() is ending
   std::list<Connection> connections_;  // live connections, and finished ones not yet reaped
   long next_id_ = 0;
+  long unreaped_ = 0;                  // finished connections still in connections_
+  bool reaper_done_ = false;           // serve() is ending: the reaper returns
   std::atomic<bool> stopping_{false};  // set once by stop(); read by the accept loop without the lock
   std::atomic<bool> finished_{false};  // serve() has returned
   std::atomic<long> served_{0};        // connections that got a thread
@@ -437,7 +544,128 @@ class BlockingEchoServer {
 };
 
 // -------------------------------------------------------------------------------------------------
-// 4. Shutting down on Ctrl-C: signals as ordinary events, on the main thread
+// 4. Logging that never blocks serving
+// -------------------------------------------------------------------------------------------------
+// Writing to stdout can block: when stdout is a pipe (`| less`, `| tee`, a supervisor) and the reader
+// stops reading, the pipe fills (64 KiB on Linux) and the next write waits for as long as the reader
+// does. A server that logs from its connection threads would then freeze them one by one, and a
+// thread that logged while holding the server's mutex would freeze the whole server, Ctrl-C included.
+//
+// So the server never writes its log itself. It hands each line to a LogWriter: a bounded queue
+// drained by a thread of its own (Python: logging.handlers.QueueHandler + QueueListener, with a
+// bounded queue). write() takes the queue's mutex for a moment and returns; if `capacity` lines are
+// already waiting, the line is dropped and counted instead, and the count is written in the place
+// of the lost lines ("[log: 1234 line(s) dropped ...]"). Serving never waits for the output, and the
+// memory the log can take is bounded.
+//
+// The writer thread itself must not hang either, or the program could not exit: it waits for room
+// with poll() (a few ms at a time, checking whether it should give up), then writes at most PIPE_BUF
+// bytes, which poll() has promised will not block. close() gives it a grace period to write what is
+// queued, then it gives up and the rest counts as dropped. Everything the program prints while it
+// serves goes through the writer, its summary included, so a stdout nobody reads costs log lines,
+// never the server.
+
+class LogWriter {
+ public:
+  explicit LogWriter(int fd, std::size_t capacity = 1024) : fd_(fd), capacity_(capacity) {}
+  LogWriter(const LogWriter&) = delete;
+  LogWriter& operator=(const LogWriter&) = delete;
+  ~LogWriter() { close(std::chrono::milliseconds(0)); }
+
+  // Queue `text` (a '\n' is added); never waits for the output. Safe from any thread. With `may_drop`
+  // false the line is queued even when the queue is full: for the few lines a program prints at its end.
+  void write(std::string text, bool may_drop = true) {
+    {
+      std::lock_guard lock(mutex_);
+      if (may_drop && queue_.size() + (unreported_ > 0 ? 1 : 0) >= capacity_) {
+        ++unreported_;
+        ++dropped_;
+        return;
+      }
+      if (unreported_ > 0) queue_.push_back(dropped_text(std::exchange(unreported_, 0)));
+      text += '\n';
+      queue_.push_back(std::move(text));
+    }
+    wake_.notify_one();
+  }
+
+  // Write what is queued, waiting at most `grace` for the output to take it, then stop the thread.
+  // True when every line was written; the program calls it once, last.
+  bool close(std::chrono::milliseconds grace) {
+    if (!thread_.joinable()) return dropped() == 0;
+    {
+      std::lock_guard lock(mutex_);
+      give_up_at_ = EchoClock::now() + grace;  // written before closing_ is set: seen by whoever sees it set
+      closing_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+    return dropped() == 0;
+  }
+
+  // Lines lost so far: dropped when the queue was full, or not written before close() gave up.
+  [[nodiscard]] long dropped() const {
+    std::lock_guard lock(mutex_);
+    return dropped_;
+  }
+
+ private:
+  static std::string dropped_text(long count) {
+    return fmt::format("[log: {} line(s) dropped: the output was not being read fast enough]\n", count);
+  }
+
+  void run() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [this] { return !queue_.empty() || closing_.load(); });
+      if (queue_.empty()) {  // closing, and everything queued was written
+        if (unreported_ > 0) queue_.push_back(dropped_text(std::exchange(unreported_, 0)));
+        if (queue_.empty()) return;
+      }
+      std::deque<std::string> batch;
+      batch.swap(queue_);
+      lock.unlock();
+      long lost = 0;
+      for (const auto& text : batch)
+        if (lost > 0 || !write_out(text)) ++lost;  // once the output fails, the rest of the batch is lost too
+      lock.lock();
+      dropped_ += lost;
+      if (lost > 0 && closing_.load()) return;  // gave up: close()'s grace period is over
+    }
+  }
+
+  // Write all of `text`, never blocking for long: false if the output failed, or close() gave up.
+  bool write_out(std::string_view text) {
+    while (!text.empty()) {
+      if (closing_.load() && EchoClock::now() >= give_up_at_) return false;
+      pollfd out{fd_, POLLOUT, 0};
+      const int ready = ::poll(&out, 1, 20);  // 20 ms at a time, to notice close() giving up
+      if (ready == 0 || (ready < 0 && errno == EINTR)) continue;
+      if (ready < 0) return false;
+      const ssize_t written = ::write(fd_, text.data(), std::min<std::size_t>(text.size(), PIPE_BUF));
+      if (written < 0) {
+        if (errno == EINTR || errno == EAGAIN) continue;
+        return false;
+      }
+      text.remove_prefix(static_cast<std::size_t>(written));
+    }
+    return true;
+  }
+
+  int fd_;
+  std::size_t capacity_;
+  mutable std::mutex mutex_;               // guards queue_, unreported_ and dropped_
+  std::condition_variable wake_;           // a line was queued, or close() was called
+  std::deque<std::string> queue_;          // lines waiting to be written, each with its '\n'
+  long unreported_ = 0;                    // lines dropped since the last "[log: ... dropped]" line
+  long dropped_ = 0;                       // lines dropped in all
+  std::atomic<bool> closing_{false};       // set once, under the mutex, by close()
+  EchoClock::time_point give_up_at_{};     // written before closing_ is set, read after it is seen set
+  std::thread thread_{[this] { run(); }};  // last: starts once every member above exists
+};
+
+// -------------------------------------------------------------------------------------------------
+// 5. Shutting down on Ctrl-C: signals as ordinary events, on the main thread
 // -------------------------------------------------------------------------------------------------
 // A signal handler may call only async-signal-safe functions, and it interrupts whichever thread the
 // kernel picks. Simpler and safe: block SIGINT and SIGTERM in the main thread *before any other thread
@@ -456,8 +684,8 @@ int main(int argc, char** argv) {
   flags.add("--address", config.address, "address to listen on (numeric IPv4 or IPv6)");
   flags.add("--port", config.port, "port to listen on; 0 picks a free one", 0, 65'535);
   flags.add("--max-line", max_line, "longest line accepted in bytes, '\\n' included; longer closes", 1, 1 << 30);
-  flags.add("--idle-timeout-ms", config.idle_timeout_ms, "close a connection silent this long; 0: never", 0,
-            86'400'000);
+  flags.add("--idle-timeout-ms", config.idle_timeout_ms,
+            "time a client has to send each whole line, and to take its echo; 0: no limit", 0, 86'400'000);
   flags.add("--max-connections", config.max_connections, "connections (threads) served at once", 1, 100'000);
   if (auto status = flags.parse(argc, argv)) return *status;
   config.max_line = static_cast<std::size_t>(max_line);
@@ -468,13 +696,17 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before any thread: every thread inherits it
 
-  BlockingEchoServer server(config);
+  // From "listening on" to the end, everything printed goes through the LogWriter (section 4), so a
+  // stdout that nobody reads can never stop the server. Nothing else writes to stdout meanwhile.
+  LogWriter output(STDOUT_FILENO);
+  BlockingEchoServer server(config, [&output](const std::string& line) { output.write(line); });
+  // What the program itself says is never dropped (a few lines), unlike the log of each connection.
+  const auto say = [&output](std::string text) { output.write(std::move(text), /*may_drop=*/false); };
   if (std::string error = server.open(); !error.empty()) {
     fmt::print(stderr, "blocking_echo_server: {}\n", error);
     return 1;
   }
-  fmt::print("listening on {}:{}\n", server.address(), server.port());
-  std::fflush(stdout);
+  say(fmt::format("listening on {}:{}", server.address(), server.port()));
 
   // The accept loop gets its own thread so that this one is free to wait for signals. `healthy` is
   // written by that thread and read here only after join(), which orders the two.
@@ -485,20 +717,20 @@ int main(int argc, char** argv) {
     const timespec tick{0, 100'000'000};
     const int signal_number = sigtimedwait(&signals, nullptr, &tick);
     if (signal_number > 0) {
-      fmt::print("got {}, shutting down\n", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+      say(fmt::format("got {}, shutting down", signal_number == SIGINT ? "SIGINT" : "SIGTERM"));
       break;
     }
   }
-  // stop() wakes accept() and every recv()/send(); then every thread is joined before main returns, so
+  // stop() wakes accept() and every connection; then every thread is joined before main returns, so
   // no thread outlives the objects it uses (a std::thread still joinable at exit would call terminate).
   server.stop();
   acceptor.join();
   server.finish();
-  fmt::print("stopped: {} connection{} served, {} lines echoed\n", server.connections_served(),
-             server.connections_served() == 1 ? "" : "s", server.lines_echoed());
-  fmt::print(
-      "\nTakeaway: blocking code with a thread per connection is the simplest server to read, and each\n"
-      "connection costs a whole thread; coroutines (tcp_echo_server) cost a few hundred bytes instead.\n");
+  say(fmt::format("stopped: {} connection{} served, {} lines echoed", server.connections_served(),
+                  server.connections_served() == 1 ? "" : "s", server.lines_echoed()));
+  say("\nTakeaway: blocking code with a thread per connection is the simplest server to read, and each\n"
+      "connection costs a whole thread; coroutines (tcp_echo_server) cost about a kilobyte instead.");
+  output.close(std::chrono::milliseconds(300));  // a stdout nobody reads gets 300 ms, then loses the rest
   return healthy ? 0 : 1;
 }
 #endif

@@ -3,8 +3,10 @@
 // What you will see: `--clients` clients connect to an echo server, each sends `--lines` lines (with
 // `--pause-ms` between them), reads every echo back and checks it byte for byte. The timeline shows
 // the clients' conversations stacked on top of each other, all on thread 1: while one waits for its
-// echo, the others send theirs. Then the totals: lines, bytes, time, mismatches. If the server is not
-// there, refuses, or does not answer in time, you get one clear line and exit status 1, never a hang.
+// echo, the others send theirs. Then the totals: lines, bytes, time, mismatches. If no client reaches
+// the server (not there, refused, no answer in time), there was no run to report: you get one clear
+// line on stderr and exit status 1, never a hang. If some clients fail later (a silent server, a wrong
+// echo), the report says which and why, and the exit status is 1 too.
 //
 // Run it (start build/default/networking/tcp_echo_server first, in another terminal):
 //   build/default/networking/tcp_echo_client --port 8888 --clients 5 --lines 3
@@ -76,6 +78,8 @@ struct EchoClientOptions {
 // What one client did. A client is fine when it finished and every echo matched.
 struct ClientReport {
   int id = 0;
+  bool connected = false;  // false: the client never reached the server, and had no conversation
+  int lines_planned = 0;   // lines it was to send
   int lines_sent = 0;
   int lines_echoed = 0;  // echoes identical to what was sent
   int mismatches = 0;
@@ -177,14 +181,16 @@ asio::awaitable<ClientReport> echo_client(int id, const std::vector<tcp::endpoin
   auto span = timeline.scope(fmt::format("client {}", id));
   ClientReport report;
   report.id = id;
+  const auto lines = lines_for_client(options, id);
+  report.lines_planned = static_cast<int>(lines.size());
   const auto executor = co_await asio::this_coro::executor;
   tcp::socket socket(executor);
   if (std::string failure = co_await connect_to_server(socket, endpoints, options); !failure.empty()) {
     report.error = std::move(failure);
     co_return report;
   }
+  report.connected = true;
 
-  const auto lines = lines_for_client(options, id);
   std::string buffer;
   for (std::size_t n = 0; n < lines.size(); ++n) {
     const std::string& line = lines[n];
@@ -263,6 +269,9 @@ struct EchoRun {
     for (const auto& c : clients) n += c.bytes;
     return n;
   }
+  [[nodiscard]] int connected() const {
+    return static_cast<int>(std::count_if(clients.begin(), clients.end(), [](const auto& c) { return c.connected; }));
+  }
   [[nodiscard]] long mismatches() const {
     long n = 0;
     for (const auto& c : clients) n += c.mismatches;
@@ -329,7 +338,8 @@ int main(int argc, char** argv) {
   pg::TraceFile trace;
   if (auto status = trace.open(trace_path)) return *status;
 
-  pg::banner(fmt::format("1. Resolve {}:{}", options.host, options.port));
+  // The clients run first, and the report comes after: if none of them reached the server, there was
+  // no run to report, only the one-line error below.
   std::vector<tcp::endpoint> endpoints;
   try {
     endpoints = resolve_echo_server(options.host, options.port);
@@ -337,20 +347,32 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "tcp_echo_client: {}\n", e.what());
     return 1;
   }
+  pg::Timeline timeline("clients");
+  const EchoRun run = run_echo_clients(endpoints, options, timeline);
+  const auto first_failure = [&run] {
+    const auto first = std::find_if(run.clients.begin(), run.clients.end(), [](const auto& c) { return !c.ok(); });
+    const std::string why =
+        first->error.empty() ? fmt::format("{} mismatched echoes", first->mismatches) : first->error;
+    fmt::print(stderr, "tcp_echo_client: {} of {} clients failed; client {}: {}\n", run.failed(), run.clients.size(),
+               first->id, why);
+  };
+  if (run.connected() == 0) {
+    first_failure();
+    return 1;
+  }
+
+  pg::banner(fmt::format("1. Resolve {}:{}", options.host, options.port));
   for (const auto& endpoint : endpoints) fmt::print("  {}\n", endpoint_text(endpoint));
 
   const auto lines_each = options.script.empty() ? options.lines : static_cast<int>(options.script.size());
   pg::banner(fmt::format("2. {} clients x {} lines, at the same time, on one thread", options.clients, lines_each));
-  std::fflush(stdout);
-  pg::Timeline timeline("clients");
-  const EchoRun run = run_echo_clients(endpoints, options, timeline);
   timeline.print();
   trace.add(timeline);
 
   constexpr std::size_t shown = 10;
   for (std::size_t i = 0; i < run.clients.size() && i < shown; ++i) {
     const auto& c = run.clients[i];
-    fmt::print("  client {}: {} of {} lines echoed exactly, {} bytes{}{}\n", c.id, c.lines_echoed, c.lines_sent,
+    fmt::print("  client {}: {} of {} lines echoed exactly, {} bytes{}{}\n", c.id, c.lines_echoed, c.lines_planned,
                c.bytes, c.mismatches > 0 ? fmt::format(", {} mismatches", c.mismatches) : "",
                c.error.empty() ? "" : ": " + c.error);
   }
@@ -362,17 +384,17 @@ int main(int argc, char** argv) {
              run.bytes(), seconds, run.mismatches(), run.failed(), run.clients.size());
   pg::Clock::duration busy{};
   for (const auto& span : timeline.spans()) busy += span.duration();
-  fmt::print("  the clients' conversations add up to {:.0f} ms but took {:.0f} ms: {:.1f} at a time on average\n",
-             pg::ms(busy), pg::ms(run.elapsed), pg::ms(busy) / std::max(pg::ms(run.elapsed), 1e-3));
-  fmt::print("  every client ran on thread {}: their conversations overlapped, not threads\n", pg::thread_number());
+  fmt::print(
+      "  the clients' conversations add up to {:.0f} ms but took {:.0f} ms together: {:.1f} at a time on average\n",
+      pg::ms(busy), pg::ms(run.elapsed), pg::ms(busy) / std::max(pg::ms(run.elapsed), 1e-3));
+  fmt::print(
+      "  every client ran on thread {} (this program's main thread): their conversations overlapped, not threads\n",
+      pg::thread_number());
   if (!trace.write()) return 1;
 
   if (run.failed() > 0) {
-    const auto first = std::find_if(run.clients.begin(), run.clients.end(), [](const auto& c) { return !c.ok(); });
-    const std::string why =
-        first->error.empty() ? fmt::format("{} mismatched echoes", first->mismatches) : first->error;
-    fmt::print(stderr, "tcp_echo_client: {} of {} clients failed; client {}: {}\n", run.failed(), run.clients.size(),
-               first->id, why);
+    std::fflush(stdout);
+    first_failure();
     return 1;
   }
   fmt::print(

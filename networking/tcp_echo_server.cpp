@@ -6,10 +6,17 @@
 // line a client sends comes back byte for byte. Press Ctrl-C: it stops accepting, closes the open
 // connections, prints what it served and exits 0, even with idle clients still connected.
 //
+// How to read it: section 1 is the whole idea, an echo server in about 25 lines, as small as Asio's own
+// example (run it alone with --core). You may stop there. Sections 2-12 grow it into a server that
+// survives the real world, one addition per section: a line limit and backpressure (4), a deadline per
+// line (5), a cap on connections (6), shutdown on Ctrl-C (7, 8), more threads (9), the open-file limit
+// (10), and logging that can never stall it (11).
+//
 // Run it:   build/default/networking/tcp_echo_server --port 8888
 //           then, in a second terminal:   build/default/networking/tcp_echo_client --port 8888
 //           or by hand:                   nc 127.0.0.1 8888      (type lines; Ctrl-C to quit)
-//           On two threads: --threads 2 (section 9). Without the log line per event: --quiet.
+//           Only the core of section 1: --core. On two threads: --threads 2 (section 9). Without the
+//           log line per event: --quiet.
 // Build it by hand:
 //   g++ -std=c++20 -O2 -I common networking/tcp_echo_server.cpp -lfmt -pthread -o tcp_echo_server
 //
@@ -20,6 +27,7 @@
 //   writer.write(data); await writer.drain() -> co_await asio::async_write(socket, buffer)
 //   writer.close()                           -> socket.close() (also done by the socket's destructor)
 //   server.serve_forever() + Ctrl-C          -> io_context::run() + a signal_set awaited with `||`
+//   logging.handlers.QueueHandler            -> LogWriter: a bounded queue and a thread that writes it
 //
 // What differs in C++: nothing is buffered for you. asyncio's StreamReader caps a line at 64 KiB and
 // `drain()` applies backpressure; here the line limit is a dynamic_buffer's maximum size, and the
@@ -45,11 +53,15 @@ using asio::experimental::as_tuple;
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <climits>
+#include <condition_variable>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <exception>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -60,7 +72,9 @@ using asio::experimental::as_tuple;
 #include <utility>
 #include <vector>
 
+#include <poll.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "playground.hpp"
 
@@ -78,55 +92,77 @@ using namespace asio::experimental::awaitable_operators;  // `a || b` on awaitab
 constexpr auto nothrow = as_tuple(asio::use_awaitable);
 
 // -------------------------------------------------------------------------------------------------
-// 1. Open files: one socket is one file descriptor
+// 1. The core: an echo server in 25 lines
 // -------------------------------------------------------------------------------------------------
-// Every connection holds a file descriptor, and a process may open only RLIMIT_NOFILE of them (the
-// "soft" limit, often 1024). An unprivileged process may raise its soft limit up to the "hard" limit,
-// so a server that wants thousands of clients does that at start, and says so.
+// Two coroutines make the whole server. An `asio::awaitable<T>` is a coroutine (Python: `async def`
+// returning T); inside one, `co_await` suspends it until an operation finishes, and the thread runs
+// other coroutines meanwhile. Asio's operations take a "completion token" that says what to do when
+// they finish: `asio::use_awaitable` means "resume the coroutine awaiting me" (and throw on error),
+// `nothrow` above means the same but hands back the error as a value.
+//
+// echo_session() serves one client: read until '\n', write the line back, repeat. listen() is the
+// accept loop: it waits for a client, starts an echo_session for it with co_spawn (Python:
+// asyncio.create_task) and goes straight back to waiting, so a slow client never delays the next one.
+// `detached` means nobody awaits the session's result. Both run on one io_context (the event loop),
+// whose run() (Python: loop.run_forever) drives them all on one thread.
+namespace core {
 
-struct FileLimit {
-  rlim_t before = 0;
-  rlim_t after = 0;
-};
-
-FileLimit raise_open_file_limit() {
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return {};
-  FileLimit result{limit.rlim_cur, limit.rlim_cur};
-  if (limit.rlim_cur < limit.rlim_max) {
-    rlimit raised = limit;
-    raised.rlim_cur = limit.rlim_max;
-    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) result.after = raised.rlim_cur;
+asio::awaitable<void> echo_session(tcp::socket socket) {
+  std::string buffer;
+  for (;;) {
+    auto [read_error, n] = co_await asio::async_read_until(socket, asio::dynamic_buffer(buffer), '\n', nothrow);
+    if (read_error) co_return;  // the client left (or reset): the socket's destructor closes our side
+    auto [write_error, written] = co_await asio::async_write(socket, asio::buffer(buffer, n), nothrow);
+    if (write_error) co_return;
+    buffer.erase(0, n);  // the next line may already be in the buffer
   }
-  return result;
 }
 
+asio::awaitable<void> listen(tcp::acceptor& acceptor) {
+  for (;;) {
+    tcp::socket socket = co_await acceptor.async_accept(asio::use_awaitable);
+    asio::co_spawn(acceptor.get_executor(), echo_session(std::move(socket)), asio::detached);
+  }
+}
+
+}  // namespace core
+
+// That is a working server (main() runs it with --core), and it has a hole for every kind of client
+// the world holds. A client that sends 1 GB without a '\n' makes it buffer 1 GB. One that connects and
+// says nothing, or sends a byte a minute, holds its socket forever, and so do a million of them. When
+// descriptors run out, async_accept throws and the whole server ends. Ctrl-C kills it without a word,
+// and nobody learns what happened. The rest of this file closes those holes one section at a time,
+// keeping the same two coroutines at its heart: session() and accept_loop().
+
 // -------------------------------------------------------------------------------------------------
-// 2. What the server is told, and what it counts
+// 2. What the full server is told, and what it counts
 // -------------------------------------------------------------------------------------------------
 // Port 0 asks the kernel for any free port: the tests use it so that two test runs never fight over
-// a port, and read the real port back from the acceptor. `log` is where the server tells its story
-// (stdout in the program; nullptr keeps the tests quiet).
+// a port, and read the real port back from the acceptor. `log` is where the server tells its story: a
+// LogWriter (section 11) in the program; empty keeps the tests quiet.
 
 struct EchoServerConfig {
   std::string address = "127.0.0.1";
   unsigned short port = 8888;
-  std::size_t max_line = 64 * 1024;                // bytes, the '\n' included; a longer line closes the connection
-  std::chrono::milliseconds idle_timeout{60'000};  // no byte read or written for this long: close (0: never)
-  std::FILE* log = stdout;                         // nullptr: no log line per connection or line (--quiet)
+  std::size_t max_line = 64 * 1024;  // bytes, the '\n' included; a longer line closes the connection (section 4)
+  // Time a client has to send each whole line, and again to take its echo (section 5; 0: no limit).
+  std::chrono::milliseconds idle_timeout{60'000};
+  long max_connections = 10'000;  // open at once; more are refused (section 6)
   int threads = 1;  // threads that will run the io_context; above 1, each session gets a strand (section 9)
+  std::function<void(const std::string&)> log;  // one line, without its '\n'; empty: no log (--quiet)
 };
 
 // The counters are atomics because tests read them from another thread while the server runs, and
 // because with --threads (section 9) sessions on different threads update them at the same time.
 struct EchoServerStats {
-  std::atomic<long> accepted{0};
+  std::atomic<long> accepted{0};   // connections accepted, refused ones included
+  std::atomic<long> refused{0};    // closed at once: --max-connections were already open (section 6)
   std::atomic<long> open{0};       // connections open right now
   std::atomic<long> peak_open{0};  // the most that were open at once
   std::atomic<long> lines{0};      // lines echoed
   std::atomic<long> bytes{0};      // bytes echoed
   std::atomic<long> too_long{0};   // connections closed for an over-long line
-  std::atomic<long> idle{0};       // connections closed by the idle timeout
+  std::atomic<long> idle{0};       // connections closed by the deadline of section 5 (reading or writing)
   std::atomic<long> resets{0};     // connections the client reset
   std::atomic<long> accept_errors{0};
   std::atomic<int> serving_thread{0};   // kernel id of the first thread that started a session
@@ -164,7 +200,7 @@ std::string printable_line(std::string_view bytes, std::size_t limit = 60) {
 }
 
 // Why a connection ended: every way out of a session has a name, and the log shows it.
-enum class CloseReason { client_closed, reset, too_long, idle, shutdown, error };
+enum class CloseReason { client_closed, reset, too_long, line_timeout, write_timeout, shutdown, error };
 
 std::string_view reason_text(CloseReason reason) {
   switch (reason) {
@@ -174,8 +210,10 @@ std::string_view reason_text(CloseReason reason) {
       return "connection reset by the client";
     case CloseReason::too_long:
       return "line longer than the limit";
-    case CloseReason::idle:
-      return "idle timeout";
+    case CloseReason::line_timeout:
+      return "no complete line within the idle timeout";
+    case CloseReason::write_timeout:
+      return "echo not taken within the idle timeout (the client stopped reading)";
     case CloseReason::shutdown:
       return "server shutting down";
     case CloseReason::error:
@@ -223,24 +261,20 @@ class EchoServer {
   // Where accept_loop(), serve_until_signal() and close() run.
   [[nodiscard]] asio::any_io_executor executor() { return acceptor_.get_executor(); }
 
-  // One log line, written with one call: stdio locks the stream for each call, so with several threads
-  // (section 9) two lines may come in either order but never mixed into one another.
+  // One log line, handed to config.log (in the program, a LogWriter's queue: section 11). It never
+  // waits for the output, and with --quiet the line is not even formatted.
   template <class... Args>
   void log(fmt::format_string<Args...> format, Args&&... args) {
-    if (config_.log == nullptr) return;
-    std::string line = fmt::format(format, std::forward<Args>(args)...);
-    line += '\n';
-    std::fwrite(line.data(), 1, line.size(), config_.log);
-    std::fflush(config_.log);  // stdout may be a pipe (a test, `| tee`): show each event as it happens
+    if (config_.log) config_.log(fmt::format(format, std::forward<Args>(args)...));
   }
 
   // -----------------------------------------------------------------------------------------------
-  // 4. One connection: read a line, echo it, repeat
+  // 4. One connection, hardened: a line limit, backpressure, half-close
   // -----------------------------------------------------------------------------------------------
-  // async_read_until reads into a std::string until it holds a '\n'. The string may receive more
-  // than one line in one read (a client may send many lines at once): `n` is the length of the first
-  // one, and the rest stays in the buffer for the next turn. Bytes are echoed exactly as they came:
-  // any byte value, "\r\n" kept, nothing decoded.
+  // The loop of core::echo_session (section 1). async_read_until reads into a std::string until it
+  // holds a '\n'. The string may receive more than one line in one read (a client may send many lines
+  // at once): `n` is the length of the first one, and the rest stays in the buffer for the next turn.
+  // Bytes are echoed exactly as they came: any byte value, "\r\n" kept, nothing decoded.
   //
   // Three decisions make this safe under load and bad input:
   // - Backpressure: the next line is read only after the echo is fully written. A client that sends
@@ -254,10 +288,10 @@ class EchoServer {
   //   complete line, echo a last line that had no '\n', then close our side: the client gets all
   //   its echoes, then EOF.
   //
-  // Each completed read or write pushes `deadline` forward; section 5 closes the connection when the
-  // deadline passes.
-  asio::awaitable<CloseReason> echo_lines(tcp::socket& socket, const std::string& who,
-                                          pg::Clock::time_point& deadline) {
+  // `deadline` is section 5's: it is set when the server starts waiting for a line and when it starts
+  // writing an echo, and `writing` says which of the two the connection is doing.
+  asio::awaitable<CloseReason> echo_lines(tcp::socket& socket, const std::string& who, pg::Clock::time_point& deadline,
+                                          bool& writing) {
     std::string buffer;
     for (;;) {
       auto [read_error, n] =
@@ -265,6 +299,8 @@ class EchoServer {
       if (read_error == asio::error::eof) {
         if (!buffer.empty()) {
           log("{} {} bytes (last line, no newline): '{}'", who, buffer.size(), printable_line(buffer));
+          deadline = pg::Clock::now() + config_.idle_timeout;
+          writing = true;
           auto [write_error, written] = co_await asio::async_write(socket, asio::buffer(buffer), nothrow);
           if (write_error) co_return classify(write_error);
           count_echo(written);
@@ -276,24 +312,32 @@ class EchoServer {
 
       const std::string_view line(buffer.data(), n);
       log("{} {} bytes: '{}'", who, n, printable_line(line));
-      deadline = pg::Clock::now() + config_.idle_timeout;
+      deadline = pg::Clock::now() + config_.idle_timeout;  // the echo gets the whole timeout
+      writing = true;
       auto [write_error, written] = co_await asio::async_write(socket, asio::buffer(line), nothrow);
       if (write_error) co_return classify(write_error);
       count_echo(written);
       buffer.erase(0, n);
-      deadline = pg::Clock::now() + config_.idle_timeout;
+      deadline = pg::Clock::now() + config_.idle_timeout;  // and so does the next line, from now
+      writing = false;
     }
   }
 
   // -----------------------------------------------------------------------------------------------
-  // 5. Idle timeout: a watchdog raced against the conversation with `||`
+  // 5. A deadline per line: a watchdog raced against the conversation with `||`
   // -----------------------------------------------------------------------------------------------
-  // A client that connects and says nothing would hold its socket forever. The watchdog sleeps until
-  // the deadline; if the conversation moved the deadline meanwhile (it only ever moves later), it
-  // sleeps again. When it returns, `echo_lines(...) || idle_watchdog(...)` cancels the loser: the
-  // pending read in echo_lines completes with operation_aborted, echo_lines returns, and the session
-  // closes the socket. When echo_lines returns first, the watchdog's timer is cancelled instead (it
-  // throws operation_aborted, which `||` absorbs because the other side succeeded).
+  // The idle timeout is a deadline per line: from the moment the server is ready for the next line,
+  // the client has --idle-timeout-ms to deliver all of it, '\n' included; then writing its echo has
+  // the same time again. Bytes that trickle in do not move the deadline. So a client that connects and
+  // says nothing, one that sends a byte every 100 ms (a "slow drip", the classic way to hold a server's
+  // connections with almost no traffic), and one that stops reading its echoes are all closed, while a
+  // client that completes a line now and then may stay for ever. blocking_echo_server has the same rule.
+  //
+  // The watchdog sleeps until the deadline; if the conversation moved the deadline meanwhile (it only
+  // ever moves later), it sleeps again. When it returns, `echo_lines(...) || idle_watchdog(...)` cancels
+  // the loser: the pending read or write in echo_lines completes with operation_aborted, echo_lines
+  // returns, and the session closes the socket. When echo_lines returns first, the watchdog's timer is
+  // cancelled instead (it throws operation_aborted, which `||` absorbs because the other side succeeded).
   static asio::awaitable<void> idle_watchdog(const pg::Clock::time_point& deadline) {
     asio::steady_timer timer(co_await asio::this_coro::executor);
     while (pg::Clock::now() < deadline) {
@@ -302,8 +346,9 @@ class EchoServer {
     }
   }
 
-  // The whole life of one connection (Python: `async def handle(reader, writer)`). The socket lives in
-  // this coroutine's frame; while it is open, its address sits in `open_` so that close() can reach it.
+  // The whole life of one connection (Python: `async def handle(reader, writer)`), core::echo_session
+  // grown up. The socket lives in this coroutine's frame; while it is open, its address sits in `open_`
+  // so that close() can reach it.
   asio::awaitable<void> session(tcp::socket socket, long id) {
     OpenConnection registration(*this, socket, id);
     asio::error_code ignored;  // for calls whose failure changes nothing (closing what may be closed)
@@ -312,15 +357,20 @@ class EchoServer {
 
     CloseReason reason{};
     pg::Clock::time_point deadline = pg::Clock::now() + config_.idle_timeout;
+    bool writing = false;
     if (config_.idle_timeout.count() > 0) {
-      auto winner = co_await (echo_lines(socket, who, deadline) || idle_watchdog(deadline));
-      reason = winner.index() == 0 ? std::get<0>(winner) : CloseReason::idle;
+      auto winner = co_await (echo_lines(socket, who, deadline, writing) || idle_watchdog(deadline));
+      if (winner.index() == 0) {
+        reason = std::get<0>(winner);
+      } else {
+        reason = writing ? CloseReason::write_timeout : CloseReason::line_timeout;
+      }
     } else {
-      reason = co_await echo_lines(socket, who, deadline);
+      reason = co_await echo_lines(socket, who, deadline, writing);
     }
     if (closing_) reason = CloseReason::shutdown;
     if (reason == CloseReason::too_long) ++stats_.too_long;
-    if (reason == CloseReason::idle) ++stats_.idle;
+    if (reason == CloseReason::line_timeout || reason == CloseReason::write_timeout) ++stats_.idle;
     if (reason == CloseReason::reset) ++stats_.resets;
 
     // Closing sends FIN (or RST if the client sent bytes we did not read, e.g. the rest of an over-long
@@ -336,17 +386,23 @@ class EchoServer {
   }
 
   // -----------------------------------------------------------------------------------------------
-  // 6. The accept loop: one new coroutine per connection
+  // 6. The accept loop: one coroutine per connection, at most --max-connections of them
   // -----------------------------------------------------------------------------------------------
-  // Each accepted socket is moved into its own session coroutine, started with co_spawn, and the loop
-  // goes straight back to accepting: a slow client never delays the next one. co_spawn "dispatches",
-  // so the session runs right here until its first co_await (its first read), then the loop continues.
-  // The socket is accepted onto serial_executor(): the io_context itself with one thread, a new
-  // strand with several (section 9); the session is spawned on the socket's executor, so it always
-  // runs where its socket lives.
+  // core::listen (section 1), with three additions. Each accepted socket is moved into its own session
+  // coroutine, started with co_spawn, and the loop goes straight back to accepting. With one thread,
+  // co_spawn "dispatches": the session runs right here until its first co_await (its first read), then
+  // the loop continues. With --threads > 1 the socket lives on a new strand (section 9), so co_spawn
+  // queues the session there instead, and it starts a moment later, perhaps on another thread.
+  //
+  // The cap: every connection costs a descriptor and up to --max-line bytes of buffer, so without a
+  // cap, memory is bounded only by the open-file limit, which section 10 raises. 1000 clients each
+  // holding a 64 KiB partial line cost about 70 MB. Over --max-connections, a new connection is
+  // accepted and closed at once, with a log line: the client learns at once that it was refused (its
+  // first read sees end of file), instead of waiting in the kernel's queue. The worst case memory is
+  // now about max-connections x max-line.
   //
   // The session's completion handler never rethrows: one broken connection must not take the server
-  // down. But it never swallows either (Asio's `detached` would): an unexpected exception is logged.
+  // down. But it never swallows either (`detached` would): an unexpected exception is logged.
   //
   // An accept can fail for reasons that pass: EMFILE (out of file descriptors), ECONNABORTED (the client
   // gave up while queued). Returning would kill the server and looping at once would spin at 100% CPU,
@@ -366,6 +422,19 @@ class EchoServer {
         continue;
       }
       const long id = ++stats_.accepted;
+      const long open = stats_.open.load();  // only this loop adds to it, so it cannot grow meanwhile
+      if (open >= config_.max_connections) {
+        ++stats_.refused;
+        asio::error_code ignored;
+        log("[#{} {}] refused: already {} open (--max-connections)", id, endpoint_text(socket.remote_endpoint(ignored)),
+            open);
+        socket.close(ignored);
+        continue;
+      }
+      // Counted here rather than when the session starts, so that the cap holds even while sessions
+      // queued on strands (section 9) have not started yet. The session takes it back when it ends.
+      ++stats_.open;
+      if (open + 1 > stats_.peak_open) stats_.peak_open = open + 1;
       const auto session_executor = socket.get_executor();  // read before the socket is moved away
       asio::co_spawn(session_executor, session(std::move(socket), id), [this, id](std::exception_ptr failure) {
         if (!failure) return;
@@ -413,15 +482,15 @@ class EchoServer {
     asio::any_io_executor executor;
   };
 
-  // Adds a session's socket to open_ for as long as the session lives (RAII: however it ends). The
-  // mutex is held for a few lines, never across a co_await.
+  // Adds a session's socket to open_ for as long as the session lives, and gives back the count the
+  // accept loop took for it when it ends. RAII ("Resource Acquisition Is Initialization": the
+  // destructor undoes what the constructor did, like a `with` block's __exit__) makes that true however
+  // the session ends. The mutex is held for a few lines, never across a co_await.
   class OpenConnection {
    public:
     OpenConnection(EchoServer& server, tcp::socket& socket, long id) : server_(server), id_(id) {
       std::lock_guard lock(server_.mutex_);
       server_.open_.emplace(id_, OpenEntry{&socket, socket.get_executor()});
-      const long now_open = ++server_.stats_.open;
-      if (now_open > server_.stats_.peak_open) server_.stats_.peak_open = now_open;
       server_.note_serving_thread();
       if (server_.closing_) {  // accepted just before close(): close() did not see it, so close it now
         asio::error_code ignored;
@@ -509,7 +578,7 @@ asio::awaitable<void> serve_until_signal(EchoServer& server, asio::signal_set& s
 // -------------------------------------------------------------------------------------------------
 // 9. The same server on N threads (--threads N)
 // -------------------------------------------------------------------------------------------------
-// Sections 1-8 are the whole server, on one thread, and one thread is enough for thousands of mostly
+// Sections 2-8 are the whole server, on one thread, and one thread is enough for thousands of mostly
 // idle clients. But it uses one core: when clients keep it busy, a second core can help. Asio makes
 // that one line: call io.run() from N threads. They share the io_context's queue of ready handlers
 // and any of them may run any handler, so two handlers can now run *at the same time*, and every
@@ -529,15 +598,15 @@ asio::awaitable<void> serve_until_signal(EchoServer& server, asio::signal_set& s
 // - Closing sockets: close() does not touch them (their sessions may be running on the other thread);
 //   it posts a job to each session's strand, which closes the socket there (section 7). A session
 //   accepted just before close() sees `closing_` when it registers, and closes itself.
-// - Counters are std::atomic, `closing_` is std::atomic<bool>, a log line is one fwrite (section 3),
-//   and the config is only read.
+// - Counters are std::atomic, `closing_` is std::atomic<bool>, the log queue has a mutex of its own
+//   (section 11), and the config is only read.
 //
 // With one thread (the default) serial_executor() is the io_context's own executor (no strand), and
 // the mutex is never contended. Shutdown works the same for any N: close() ends every session, the
 // io_context runs out of work, and each thread's run() returns. ThreadSanitizer checks all this: the
 // tests run the server on 2 threads in the tsan preset.
 //
-// The other common design is one io_context per thread, each single-threaded like sections 1-8, with
+// The other common design is one io_context per thread, each single-threaded like sections 2-8, with
 // the accept loop handing new sockets to them in turn: no strands needed, but a busy connection cannot
 // move to an idle thread, and shutdown has N event loops to stop.
 void run_on_threads(asio::io_context& io, int threads) {
@@ -548,7 +617,159 @@ void run_on_threads(asio::io_context& io, int threads) {
 }
 
 // -------------------------------------------------------------------------------------------------
-// 10. The same server on a background thread (how the tests run it)
+// 10. Open files: one socket is one file descriptor
+// -------------------------------------------------------------------------------------------------
+// Every connection holds a file descriptor, and a process may open only RLIMIT_NOFILE of them (the
+// "soft" limit, often 1024). An unprivileged process may raise its soft limit up to the "hard" limit,
+// so a server that wants thousands of clients does that at start, and says so. It asks for what
+// --max-connections needs, plus a margin for its own files (stdio, the listener, epoll's descriptors),
+// and no more: the limit then guards against a leak instead of hiding one.
+
+struct FileLimit {
+  rlim_t before = 0;
+  rlim_t after = 0;
+  rlim_t hard = 0;
+};
+
+constexpr long own_files = 64;  // descriptors the server needs besides its clients, with room to spare
+
+FileLimit raise_open_file_limit(long max_connections) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return {};
+  FileLimit result{limit.rlim_cur, limit.rlim_cur, limit.rlim_max};
+  const auto wanted = static_cast<rlim_t>(max_connections + own_files);
+  if (limit.rlim_cur < wanted) {
+    rlimit raised = limit;
+    raised.rlim_cur = std::min(wanted, limit.rlim_max);  // RLIM_INFINITY is the largest rlim_t
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) result.after = raised.rlim_cur;
+  }
+  return result;
+}
+
+// -------------------------------------------------------------------------------------------------
+// 11. Logging that never blocks serving
+// -------------------------------------------------------------------------------------------------
+// Writing to stdout can block: when stdout is a pipe (`| less`, `| tee`, a supervisor) and the reader
+// stops reading, the pipe fills (64 KiB on Linux) and the next write waits for as long as the reader
+// does. A server that wrote its log lines on the event loop's thread would then stop serving
+// everyone, Ctrl-C included: the very mistake of calling blocking code in a coroutine
+// (basics/blocking_work_in_async).
+//
+// So the server never writes its log itself. It hands each line to a LogWriter: a bounded queue
+// drained by a thread of its own (Python: logging.handlers.QueueHandler + QueueListener, with a
+// bounded queue). write() takes the queue's mutex for a moment and returns; if `capacity` lines are
+// already waiting, the line is dropped and counted instead, and the count is written in the place
+// of the lost lines ("[log: 1234 line(s) dropped ...]"). Serving never waits for the output, and the
+// memory the log can take is bounded.
+//
+// The writer thread itself must not hang either, or the program could not exit: it waits for room
+// with poll() (a few ms at a time, checking whether it should give up), then writes at most PIPE_BUF
+// bytes, which poll() has promised will not block. close() gives it a grace period to write what is
+// queued, then it gives up and the rest counts as dropped. Everything the program prints while it
+// serves goes through the writer, its summary included, so a stdout nobody reads costs log lines,
+// never the server. (blocking_echo_server has the same class.)
+
+class LogWriter {
+ public:
+  explicit LogWriter(int fd, std::size_t capacity = 1024) : fd_(fd), capacity_(capacity) {}
+  LogWriter(const LogWriter&) = delete;
+  LogWriter& operator=(const LogWriter&) = delete;
+  ~LogWriter() { close(std::chrono::milliseconds(0)); }
+
+  // Queue `text` (a '\n' is added); never waits for the output. Safe from any thread. With `may_drop`
+  // false the line is queued even when the queue is full: for the few lines a program prints at its end.
+  void write(std::string text, bool may_drop = true) {
+    {
+      std::lock_guard lock(mutex_);
+      if (may_drop && queue_.size() + (unreported_ > 0 ? 1 : 0) >= capacity_) {
+        ++unreported_;
+        ++dropped_;
+        return;
+      }
+      if (unreported_ > 0) queue_.push_back(dropped_text(std::exchange(unreported_, 0)));
+      text += '\n';
+      queue_.push_back(std::move(text));
+    }
+    wake_.notify_one();
+  }
+
+  // Write what is queued, waiting at most `grace` for the output to take it, then stop the thread.
+  // True when every line was written; the program calls it once, last.
+  bool close(std::chrono::milliseconds grace) {
+    if (!thread_.joinable()) return dropped() == 0;
+    {
+      std::lock_guard lock(mutex_);
+      give_up_at_ = pg::Clock::now() + grace;  // written before closing_ is set: seen by whoever sees it set
+      closing_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+    return dropped() == 0;
+  }
+
+  // Lines lost so far: dropped when the queue was full, or not written before close() gave up.
+  [[nodiscard]] long dropped() const {
+    std::lock_guard lock(mutex_);
+    return dropped_;
+  }
+
+ private:
+  static std::string dropped_text(long count) {
+    return fmt::format("[log: {} line(s) dropped: the output was not being read fast enough]\n", count);
+  }
+
+  void run() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [this] { return !queue_.empty() || closing_.load(); });
+      if (queue_.empty()) {  // closing, and everything queued was written
+        if (unreported_ > 0) queue_.push_back(dropped_text(std::exchange(unreported_, 0)));
+        if (queue_.empty()) return;
+      }
+      std::deque<std::string> batch;
+      batch.swap(queue_);
+      lock.unlock();
+      long lost = 0;
+      for (const auto& text : batch)
+        if (lost > 0 || !write_out(text)) ++lost;  // once the output fails, the rest of the batch is lost too
+      lock.lock();
+      dropped_ += lost;
+      if (lost > 0 && closing_.load()) return;  // gave up: close()'s grace period is over
+    }
+  }
+
+  // Write all of `text`, never blocking for long: false if the output failed, or close() gave up.
+  bool write_out(std::string_view text) {
+    while (!text.empty()) {
+      if (closing_.load() && pg::Clock::now() >= give_up_at_) return false;
+      pollfd out{fd_, POLLOUT, 0};
+      const int ready = ::poll(&out, 1, 20);  // 20 ms at a time, to notice close() giving up
+      if (ready == 0 || (ready < 0 && errno == EINTR)) continue;
+      if (ready < 0) return false;
+      const ssize_t written = ::write(fd_, text.data(), std::min<std::size_t>(text.size(), PIPE_BUF));
+      if (written < 0) {
+        if (errno == EINTR || errno == EAGAIN) continue;
+        return false;
+      }
+      text.remove_prefix(static_cast<std::size_t>(written));
+    }
+    return true;
+  }
+
+  int fd_;
+  std::size_t capacity_;
+  mutable std::mutex mutex_;               // guards queue_, unreported_ and dropped_
+  std::condition_variable wake_;           // a line was queued, or close() was called
+  std::deque<std::string> queue_;          // lines waiting to be written, each with its '\n'
+  long unreported_ = 0;                    // lines dropped since the last "[log: ... dropped]" line
+  long dropped_ = 0;                       // lines dropped in all
+  std::atomic<bool> closing_{false};       // set once, under the mutex, by close()
+  pg::Clock::time_point give_up_at_{};     // written before closing_ is set, read after it is seen set
+  std::thread thread_{[this] { run(); }};  // last: starts once every member above exists
+};
+
+// -------------------------------------------------------------------------------------------------
+// 12. The same server on a background thread (how the tests run it)
 // -------------------------------------------------------------------------------------------------
 // The io_context runs on threads of its own (config.threads of them), so the caller's thread is free to
 // be a client. Only the port crosses threads at start (it is known before the threads start); stop()
@@ -594,38 +815,84 @@ class EchoServerThread {
 // -------------------------------------------------------------------------------------------------
 
 #ifndef PLAYGROUND_NO_MAIN  // the tests include this file and bring their own main
+
+// --core: section 1 alone, with the main() of Asio's own example: an io_context, the listener, and
+// Ctrl-C stopping run(). io.stop() abandons the sessions mid-conversation; their coroutine frames (and
+// sockets) are destroyed with the io_context.
+int run_core(const std::string& address, unsigned short port) {
+  using echo_server::tcp;
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address(address), port));  // throws on error
+  fmt::print("listening on {} (the core of section 1 only: no limits, no log; Ctrl-C stops)\n",
+             echo_server::endpoint_text(acceptor.local_endpoint()));
+  std::fflush(stdout);
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&io](const asio::error_code&, int) { io.stop(); });
+  asio::co_spawn(io, echo_server::core::listen(acceptor), [](std::exception_ptr failure) {
+    if (failure) std::rethrow_exception(failure);  // leaves run(): main prints it
+  });
+  io.run();
+  return 0;
+}
+
 int main(int argc, char** argv) {
   using namespace echo_server;
   EchoServerConfig config;
   int port = config.port;
   int max_line = static_cast<int>(config.max_line);
   int idle_ms = static_cast<int>(config.idle_timeout.count());
+  long max_connections = config.max_connections;
   int threads = config.threads;
   bool quiet = false;
+  bool core_only = false;
   pg::Flags flags("tcp_echo_server",
                   "A line-based TCP echo server: one coroutine per connection, on one thread (or --threads N).");
   flags.add("--address", config.address, "IP address to listen on (127.0.0.1, ::1, 0.0.0.0 for every interface)");
   flags.add("--port", port, "TCP port to listen on (0 picks a free one)", 0, 65535);
   flags.add("--max-line", max_line, "longest line accepted, in bytes with its newline", 2, 64 * 1024 * 1024);
-  flags.add("--idle-timeout-ms", idle_ms, "close a connection silent for this long (0: never)", 0, 86'400'000);
+  flags.add("--idle-timeout-ms", idle_ms,
+            "time a client has to send each whole line, and to take its echo (0: no limit)", 0, 86'400'000);
+  flags.add("--max-connections", max_connections, "connections open at once; more are refused (section 6)", 1,
+            1'000'000);
   flags.add("--threads", threads, "threads that run the server (section 9)", 1, 256);
   flags.add_switch("--quiet", quiet, "no log line per connection or per line (for benchmarks)");
+  flags.add_switch("--core", core_only, "run only the 25-line core of section 1 (no limits, no log)");
   if (auto status = flags.parse(argc, argv)) return *status;
+  if (core_only) {
+    try {
+      return run_core(config.address, static_cast<unsigned short>(port));
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "tcp_echo_server: {}\n", e.what());
+      return 1;
+    }
+  }
   config.threads = threads;
-  if (quiet) config.log = nullptr;
   config.port = static_cast<unsigned short>(port);
   config.max_line = static_cast<std::size_t>(max_line);
   config.idle_timeout = std::chrono::milliseconds(idle_ms);
+  config.max_connections = max_connections;
 
-  pg::banner("1. Open files");
-  const FileLimit files = raise_open_file_limit();
-  if (files.after > files.before) {
-    fmt::print("open-file limit raised from {} to {}: room for about that many clients\n", files.before, files.after);
+  pg::banner("1. Open files (section 10)");
+  const FileLimit files = raise_open_file_limit(config.max_connections);
+  const long room = static_cast<long>(files.after) - own_files;  // descriptors left for clients
+  const std::string limit_text =
+      files.after > files.before
+          ? fmt::format("open-file limit raised from {} to {} (hard limit {})", files.before, files.after, files.hard)
+          : fmt::format("open-file limit: {} (hard limit {})", files.after, files.hard);
+  if (room >= config.max_connections) {
+    fmt::print("{}: room for --max-connections {} and the server's own files\n", limit_text, config.max_connections);
   } else {
-    fmt::print("open-file limit: {} (one per client, so about that many clients at once)\n", files.after);
+    fmt::print("{}: room for about {} clients, fewer than --max-connections {}\n", limit_text, std::max(room, 0L),
+               config.max_connections);
   }
 
   pg::banner("2. Listen, then serve until Ctrl-C");
+  // Once "listening on" is printed, everything goes through the LogWriter (section 11), so a stdout
+  // that nobody reads can never stop the server. It is declared first, so it is destroyed last.
+  LogWriter output(STDOUT_FILENO);
+  if (!quiet) config.log = [&output](const std::string& line) { output.write(line); };
+  // What the program itself says at the end is never dropped (a few lines), unlike the log of each event.
+  const auto say = [&output](std::string text) { output.write(std::move(text), /*may_drop=*/false); };
   // The io_context is declared before the server: objects are destroyed in reverse order, so the
   // server (and its acceptor) goes first, while the io_context it belongs to is still alive.
   asio::io_context io;
@@ -640,10 +907,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   fmt::print("listening on {}\n", endpoint_text(server->local_endpoint()));
-  fmt::print("try it: nc {} {}   (max line {} bytes, idle timeout {} ms, {} thread(s){}; Ctrl-C stops)\n",
-             server->local_endpoint().address().to_string(), server->port(), config.max_line, idle_ms, threads,
-             quiet ? ", quiet" : "");
+  fmt::print(
+      "try it: nc {} {}   (max line {} bytes, idle timeout {} ms, at most {} connections, {} thread(s){}; "
+      "Ctrl-C stops)\n",
+      server->local_endpoint().address().to_string(), server->port(), config.max_line, idle_ms, config.max_connections,
+      threads, quiet ? ", quiet" : "");
   std::fflush(stdout);  // stdout may be a pipe: whoever waits for "listening on" must see it now
+  // From here on, nothing writes to stdout but the LogWriter.
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   int exit_code = 0;
@@ -662,18 +932,21 @@ int main(int argc, char** argv) {
   pg::Stopwatch uptime;
   run_on_threads(io, threads);  // one thread by default: plain io.run() (section 9)
 
-  pg::banner("3. Summary");
   const auto& stats = server->stats();
-  fmt::print("up {:.1f} s; {} connection(s), at most {} open at once, started on {} of the {} thread(s)\n",
-             uptime.elapsed_ms() / 1000.0, stats.accepted.load(), stats.peak_open.load(), stats.serving_threads.load(),
-             threads);
-  fmt::print("echoed {} line(s), {} byte(s); closed {} for over-long lines, {} idle, {} reset by the client\n",
-             stats.lines.load(), stats.bytes.load(), stats.too_long.load(), stats.idle.load(), stats.resets.load());
-  fmt::print(
-      "\nTakeaway: a connection is a coroutine, not a thread: one thread serves them all, each waiting\n"
+  say(fmt::format("\n== 3. Summary {}", std::string(58, '=')));
+  say(
+      fmt::format("up {:.1f} s; {} connection(s), at most {} open at once, {} refused; sessions started on "
+                  "{} of the {} thread(s)",
+                  uptime.elapsed_ms() / 1000.0, stats.accepted.load(), stats.peak_open.load(), stats.refused.load(),
+                  stats.serving_threads.load(), threads));
+  say(fmt::format(
+      "echoed {} line(s), {} byte(s); closed {} for over-long lines, {} for the idle timeout, {} "
+      "reset by the client",
+      stats.lines.load(), stats.bytes.load(), stats.too_long.load(), stats.idle.load(), stats.resets.load()));
+  say("\nTakeaway: a connection is a coroutine, not a thread: one thread serves them all, each waiting\n"
       "for its own client, and awaiting each write before the next read keeps memory bounded. More\n"
-      "threads (--threads) need a strand per connection, so that each one still runs one step at a time.\n");
-  std::fflush(stdout);
+      "threads (--threads) need a strand per connection, so that each one still runs one step at a time.");
+  output.close(std::chrono::milliseconds(300));  // a stdout nobody reads gets 300 ms, then loses the rest
   return exit_code;
 }
 #endif

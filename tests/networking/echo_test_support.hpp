@@ -25,6 +25,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <spawn.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,14 +37,16 @@ namespace net_test {
 using Millis = std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
 
-// A file next to this header (the Python scripts the interoperability tests run).
-inline std::string script_path(std::string_view name) {
-  return (std::filesystem::path(__FILE__).parent_path() / name).string();
-}
+// A file next to this header (the Python scripts the interoperability tests run). The path comes from
+// TRACE_CHECK_SCRIPT, which the build defines as an absolute path in tests/ (`__FILE__` may be relative
+// to the build folder, and ctest runs each test program from another folder).
+inline std::filesystem::path tests_folder() { return std::filesystem::path(TRACE_CHECK_SCRIPT).parent_path(); }
+
+inline std::string script_path(std::string_view name) { return (tests_folder() / "networking" / name).string(); }
 
 // A file in the repository's bench/ folder (its asyncio echo server serves the bench and the tests).
 inline std::string bench_path(std::string_view name) {
-  return (std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "bench" / name).string();
+  return (tests_folder().parent_path() / "bench" / name).string();
 }
 
 // How many file descriptors this process has open right now.
@@ -51,6 +54,16 @@ inline int count_open_fds() {
   int count = 0;
   for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) ++count;
   return count - 1;  // the directory iterator's own descriptor
+}
+
+// How many file descriptors process `pid` has open right now (0 if it is gone).
+inline int count_open_fds(pid_t pid) {
+  int count = 0;
+  std::error_code error;
+  for (std::filesystem::directory_iterator it(fmt::format("/proc/{}/fd", pid), error), end; !error && it != end;
+       it.increment(error))
+    ++count;
+  return count;
 }
 
 // Wait until `condition()` holds, checking every few ms, for at most `limit`. Returns the last value.
@@ -254,6 +267,30 @@ class Child {
   }
 
   void signal(int number) const { ::kill(pid_, number); }
+
+  // Shrink the program's stdout pipe to one page (the kernel's minimum), so that a test fills it with a
+  // few dozen log lines. Call it right after starting the program. Returns the pipe's size in bytes.
+  int shrink_output_pipe() {
+    (void)::fcntl(out_, F_SETPIPE_SZ, 4096);  // fails (EBUSY) if more is already unread: the size stays
+    return ::fcntl(out_, F_GETPIPE_SZ);
+  }
+
+  // Bytes the program wrote to stdout that the test has not read yet.
+  [[nodiscard]] int unread_output() const {
+    int unread = 0;
+    ::ioctl(out_, FIONREAD, &unread);
+    return unread;
+  }
+
+  // Read and keep whatever stdout holds now, without waiting for more.
+  void read_available() {
+    char buffer[4096];
+    while (wait_fd(out_, POLLIN, SteadyClock::now() + Millis(5))) {
+      const ssize_t n = ::read(out_, buffer, sizeof buffer);
+      if (n <= 0) return;
+      pending_.append(buffer, static_cast<std::size_t>(n));
+    }
+  }
 
   // Wait up to `limit` for the program to exit; its wait status, or nothing if it is still running.
   std::optional<int> wait(Millis limit) {

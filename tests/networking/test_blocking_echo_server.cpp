@@ -5,6 +5,7 @@
 // the async server: plain POSIX code, not the code under test.
 #include "networking/blocking_echo_server.cpp"
 
+#include <iostream>
 #include <memory>
 #include <random>
 
@@ -167,19 +168,222 @@ TEST_CASE("a line longer than max_line closes only that connection, with a log l
 }
 
 TEST_CASE("a client silent for longer than the idle timeout is disconnected", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(30), "idle timeout");
   BlockingEchoConfig config;
   config.idle_timeout_ms = 100;
   TestServer server(config);
   REQUIRE(server.error().empty());
   Connection client(server.port());
-  // The server's timeout starts when it waits again after echoing "hi", so after `clock` starts here.
+  // The deadline for the next line starts when the server has echoed "hi", so after `clock` starts here.
   pg::Stopwatch clock;
   REQUIRE(client.send("hi\n"));
   CHECK(client.read_exactly(3) == "hi\n");
   CHECK(client.closed_by_peer());
-  CHECK(clock.elapsed() >= 90ms);  // 100 ms, less a little for the kernel's timer granularity
+  CHECK(clock.elapsed() >= 100ms);
   CHECK(clock.elapsed() < 3s);
-  CHECK(server.wait_for_log("idle for 100 ms, closed"));
+  CHECK(server.wait_for_log("no complete line within 100 ms, closed"));
+}
+
+TEST_CASE("the idle timeout is a deadline per line: a client dripping one byte at a time is closed", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(30), "deadline per line");
+  BlockingEchoConfig config;
+  config.idle_timeout_ms = 300;
+  TestServer server(config);
+  REQUIRE(server.error().empty());
+
+  // One byte every 50 ms: a 40-byte line would take 2 s, and every byte arrives well within 300 ms
+  // of the last one. A timeout that restarted on every byte would never fire.
+  Connection dripper(server.port());
+  pg::Stopwatch clock;
+  int bytes_sent = 0;
+  while (bytes_sent < 39 && dripper.send("d")) {
+    ++bytes_sent;
+    if (!dripper.read_to_eof(50ms).empty() || dripper.eof()) break;
+  }
+  const auto took = clock.elapsed();
+  INFO("bytes sent: " << bytes_sent << ", closed after " << pg::ms(took) << " ms");
+  CHECK(dripper.eof());    // the server closed it...
+  CHECK(bytes_sent < 39);  // ...before the line was complete
+  CHECK(took >= 300ms);    // and not before its deadline
+  CHECK(server.wait_for_log("no complete line within 300 ms, closed; 0 lines echoed"));
+
+  // A client that completes a line every 100 ms keeps its connection for 1 s, over three deadlines.
+  Connection talker(server.port());
+  int echoed = 0;
+  for (int i = 0; i < 10; ++i) {
+    if (talker.send("tick\n") && talker.read_exactly(5) == "tick\n") ++echoed;
+    std::this_thread::sleep_for(100ms);
+  }
+  CHECK(echoed == 10);
+  CHECK_FALSE(talker.eof());
+}
+
+TEST_CASE("a client that stops reading its echoes is disconnected after the idle timeout", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(30), "send timeout");
+  BlockingEchoConfig config;
+  config.idle_timeout_ms = 300;
+  TestServer server(config);
+  REQUIRE(server.error().empty());
+  Connection flooder(server.port());
+  // Send lines and never read: the echoes fill both socket buffers, and the server's send() waits.
+  const std::string block = std::string(1023, 'f') + "\n";
+  for (int i = 0; i < 65536 && flooder.send(block, 200ms); ++i) {  // stops when the buffers are full
+  }
+  // Within the timeout (plus a margin for a busy machine) the server gives up on this client.
+  CHECK(server.wait_for_log("echo not taken within 300 ms (the client stopped reading), closed", 5s));
+  CHECK(net_test::wait_until([&] { return server.server().open_connections() == 0; }));
+  // And it goes on serving others.
+  Connection other(server.port());
+  REQUIRE(other.send("next\n"));
+  CHECK(other.read_exactly(5) == "next\n");
+}
+
+TEST_CASE("finished connections are reaped at once: descriptors return to the baseline with no new client",
+          "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(30), "reaping");
+  TestServer server;
+  REQUIRE(server.error().empty());
+  const int baseline = net_test::count_open_fds();
+  {
+    std::vector<std::unique_ptr<Connection>> clients;
+    for (int i = 0; i < 60; ++i) {
+      clients.push_back(std::make_unique<Connection>(server.port()));
+      REQUIRE(clients.back()->send("x\n"));
+    }
+    for (auto& c : clients) REQUIRE(c->read_exactly(2) == "x\n");
+    for (std::size_t i = 0; i < clients.size(); i += 2) clients[i]->reset();  // half of them reset
+  }                                                                           // the rest close politely
+  // No client connects from here on: only the reaper can give the descriptors back.
+  pg::Stopwatch clock;
+  const bool back = net_test::wait_until([&] { return net_test::count_open_fds() == baseline; }, 1000ms);
+  INFO("baseline " << baseline << " descriptors, now " << net_test::count_open_fds() << " after "
+                   << pg::ms(clock.elapsed()) << " ms");
+  CHECK(back);
+  CHECK(server.server().open_connections() == 0);
+}
+
+TEST_CASE("on shutdown, a connection the server closed is logged as closed by the server", "[networking]") {
+  TestServer server;
+  REQUIRE(server.error().empty());
+  Connection idle(server.port());
+  REQUIRE(idle.send("hello\n"));
+  REQUIRE(idle.read_exactly(6) == "hello\n");
+  CHECK(server.stop() < 1s);
+  CHECK(idle.closed_by_peer());
+  CHECK(server.wait_for_log("server shutting down; 1 line echoed"));
+  CHECK_FALSE(server.wait_for_log("client closed the connection", 50ms));
+}
+
+TEST_CASE("accept errors: only a broken listening socket stops the server, every other error is retried",
+          "[networking]") {
+  for (int fatal : {EBADF, EINVAL, ENOTSOCK, EOPNOTSUPP}) {
+    INFO("errno " << fatal);
+    CHECK(accept_error_is_fatal(fatal));
+  }
+  for (int passing : {EMFILE, ENFILE, ENOBUFS, ENOMEM, EPERM, EPROTO, ENETDOWN, EHOSTUNREACH, ENETUNREACH, ETIMEDOUT}) {
+    INFO("errno " << passing);
+    CHECK_FALSE(accept_error_is_fatal(passing));
+  }
+}
+
+TEST_CASE("out of file descriptors: the program logs the failed accepts, backs off, and recovers",
+          "[networking][no-asan]") {
+#if defined(__SANITIZE_ADDRESS__)
+  // Not in the asan preset (address,undefined): UndefinedBehaviorSanitizer's vptr check probes memory
+  // with pipe(), which fails in a process that is out of descriptors, so the first virtual call of a new
+  // std::thread is then reported as "not an object of type '_State'" (a false positive). The default
+  // and tsan presets run this test.
+  std::cout << "SKIPPED: not run under AddressSanitizer/UBSan: UBSan's vptr check needs a free file descriptor\n";
+  return;
+#endif
+  const test_support::Watchdog watchdog(std::chrono::seconds(40), "EMFILE");
+  // `ulimit -n 16` caps the program at 16 descriptors: stdio, the listening socket, and about a dozen
+  // clients. 24 clients overflow it: accept() fails with EMFILE until some clients leave.
+  net_test::Child child("/bin/sh", {"-c", fmt::format("ulimit -n 16 && exec '{}' --port 0", LESSON_BINARY)});
+  const unsigned short port = child.listening_port();
+  REQUIRE(port != 0);
+  constexpr int clients = 24;
+  std::vector<std::unique_ptr<Connection>> connections;
+  for (int i = 0; i < clients; ++i) {
+    connections.push_back(std::make_unique<Connection>(port));  // completes in the kernel, accepted or not
+    REQUIRE(connections.back()->send(fmt::format("client {}\n", i)));
+  }
+  REQUIRE(child.wait_for_line("accept failed: Too many open files; retrying in "));
+  int served = 0;
+  while (served < clients) {
+    const std::string expected = fmt::format("client {}\n", served);
+    if (connections[static_cast<std::size_t>(served)]->read_exactly(expected.size(), 1000ms) != expected) break;
+    ++served;
+  }
+  CHECK(served > 0);
+  CHECK(served < clients);
+  for (int i = 0; i < served; ++i) connections[static_cast<std::size_t>(i)]->close();
+  int late = 0;
+  for (int i = served; i < clients; ++i) {
+    const std::string expected = fmt::format("client {}\n", i);
+    auto& connection = *connections[static_cast<std::size_t>(i)];
+    if (connection.read_exactly(expected.size(), 5000ms) == expected) ++late;
+    connection.close();  // frees its descriptor in the server for the clients still waiting
+  }
+  CHECK(late == clients - served);
+  connections.clear();
+  child.signal(SIGINT);
+  const auto status = child.wait(5s);
+  REQUIRE(status);
+  CHECK(WIFEXITED(*status));
+  CHECK(WEXITSTATUS(*status) == 0);
+}
+
+TEST_CASE("with a stdout nobody reads, the program still serves new clients and stops within 1 s of SIGINT",
+          "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(40), "stalled stdout");
+  net_test::Child child(LESSON_BINARY, {"--port", "0"});
+  REQUIRE(child.shrink_output_pipe() > 0);
+  const unsigned short port = child.listening_port();
+  REQUIRE(port != 0);
+  const auto one_client = [port](const std::string& text) {
+    Connection c(port);
+    return c.send(text) && c.read_exactly(text.size(), 2000ms) == text;
+  };
+  // Serve clients (two log lines each) until stdout has taken nothing more for `after_stall` clients in
+  // a row: the pipe is full and the log's thread is stuck. Returns how many clients were served.
+  const auto serve_until_stalled = [&](int after_stall) {
+    int served = 0;
+    int unchanged = 0;
+    int unread = child.unread_output();
+    while (unchanged < after_stall && served < 20'000 && one_client("fill\n")) {
+      ++served;
+      const int now = child.unread_output();
+      unchanged = now == unread ? unchanged + 1 : 0;
+      unread = now;
+    }
+    INFO("clients served: " << served << ", unread output: " << unread << " bytes");
+    CHECK(unchanged == after_stall);
+    return served;
+  };
+  // 600 clients after the stall log 1200 lines: more than the log's queue holds (1024), so some are dropped.
+  serve_until_stalled(600);
+  CHECK(one_client("a new client is still served\n"));
+
+  // Reading again: the log resumes, and the next line logged after the loss says how many it dropped.
+  std::optional<std::string> dropped;
+  for (int i = 0; i < 50 && !dropped; ++i) {
+    CHECK(one_client("after\n"));
+    dropped = child.wait_for_line("[log: ", 100ms);
+  }
+  REQUIRE(dropped);
+  CHECK_THAT(*dropped, contains_text("line(s) dropped"));
+
+  // Stall it again, then Ctrl-C: the program exits at once, whatever it could not print.
+  serve_until_stalled(50);
+  pg::Stopwatch clock;
+  child.signal(SIGINT);
+  const auto status = child.wait(5s);
+  const auto took = clock.elapsed();
+  REQUIRE(status);
+  CHECK(WIFEXITED(*status));
+  CHECK(WEXITSTATUS(*status) == 0);
+  CHECK(took < 1s);
 }
 
 TEST_CASE("max_connections caps the threads: a client over the cap is closed at once", "[networking]") {

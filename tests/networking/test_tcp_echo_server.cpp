@@ -5,7 +5,9 @@
 // what only a whole process shows (Ctrl-C, exit status, error messages).
 #include "networking/tcp_echo_server.cpp"
 
+#include <functional>
 #include <iostream>
+#include <mutex>
 
 #include "catch.hpp"
 #include "networking/echo_test_support.hpp"
@@ -18,6 +20,40 @@ using net_test::Connection;
 using net_test::Millis;
 
 namespace {
+// Log lines collected from the server's threads, for a test to search. Declared before the server, so
+// that it outlives the server's threads.
+class CollectedLog {
+ public:
+  std::function<void(const std::string&)> sink() {
+    return [this](const std::string& line) {
+      std::lock_guard lock(mutex_);
+      lines_.push_back(line);
+    };
+  }
+  // True once a line containing `text` has been logged (waits up to `limit`).
+  bool wait_for(const std::string& text, Millis limit = Millis(5000)) {
+    return net_test::wait_until(
+        [&] {
+          std::lock_guard lock(mutex_);
+          return std::any_of(lines_.begin(), lines_.end(),
+                             [&](const std::string& line) { return line.find(text) != std::string::npos; });
+        },
+        limit);
+  }
+  // Every line so far, for a failing check's message.
+  std::string text() {
+    std::lock_guard lock(mutex_);
+    std::string all;
+    for (const auto& line : lines_)
+      if (line.find(" bytes: ") == std::string::npos) all += line + "\n";  // not the line per echo
+    return all;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::string> lines_;
+};
+
 EchoServerConfig quiet_config(int threads = 1) {
   EchoServerConfig config;
   config.port = 0;
@@ -60,6 +96,29 @@ std::vector<Connection> check_250_clients(EchoServerThread& server) {
   return all;
 }
 }  // namespace
+
+TEST_CASE("the core of section 1 echoes lines to several clients at once, and has no line limit", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(30), "core");
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::address_v4::loopback(), 0});
+  asio::co_spawn(io, echo_server::core::listen(acceptor), [](std::exception_ptr) {});
+  std::thread runner([&io] { io.run(); });
+  {
+    const auto port = acceptor.local_endpoint().port();
+    Connection first(port);
+    Connection second(port);
+    REQUIRE(first.send("one\ntwo\n"));
+    REQUIRE(second.send("three\r\n"));
+    CHECK(second.read_exactly(7) == "three\r\n");
+    CHECK(first.read_exactly(8) == "one\ntwo\n");
+    // What section 4 adds: the core buffers a line of any length (here 1 MiB) until its '\n' comes.
+    const std::string huge = std::string(1024 * 1024, 'h') + "\n";
+    REQUIRE(first.send(huge, Millis(10'000)));
+    CHECK(first.read_exactly(huge.size(), Millis(10'000)) == huge);
+  }
+  asio::post(io, [&io] { io.stop(); });
+  runner.join();
+}
 
 TEST_CASE("250 clients connected at once all get exact echoes from one server thread", "[networking]") {
   EchoServerThread server(quiet_config());
@@ -240,6 +299,95 @@ TEST_CASE("an idle connection is closed after the idle timeout and an active one
   CHECK(server.stats().idle == 1);
 }
 
+TEST_CASE("the idle timeout is a deadline per line: a client dripping one byte at a time is closed", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(30), "deadline per line");
+  CollectedLog log;
+  auto config = quiet_config();
+  config.idle_timeout = Millis(300);
+  config.log = log.sink();
+  EchoServerThread server(config);
+
+  // One byte every 50 ms: a 40-byte line would take 2 s, and every byte arrives well within 300 ms
+  // of the last one. A deadline that moved on every byte would never pass.
+  Connection dripper(server.port());
+  pg::Stopwatch clock;
+  int bytes_sent = 0;
+  while (bytes_sent < 39 && dripper.send("d")) {
+    ++bytes_sent;
+    if (!dripper.read_to_eof(Millis(50)).empty() || dripper.eof()) break;
+  }
+  const auto took = clock.elapsed();
+  INFO("bytes sent: " << bytes_sent << ", closed after " << pg::ms(took) << " ms");
+  CHECK(dripper.eof());    // the server closed it...
+  CHECK(bytes_sent < 39);  // ...before the line was complete
+  CHECK(took >= Millis(300));
+  CHECK(log.wait_for("closed: no complete line within the idle timeout"));
+  CHECK(server.stats().idle == 1);
+
+  // A client that completes a line every 100 ms keeps its connection for 1 s, over three deadlines.
+  Connection talker(server.port());
+  int echoed = 0;
+  for (int i = 0; i < 10; ++i) {
+    if (talker.send("tick\n") && talker.read_exactly(5) == "tick\n") ++echoed;
+    ::usleep(100'000);
+  }
+  CHECK(echoed == 10);
+  CHECK_FALSE(talker.eof());
+  CHECK(server.stats().idle == 1);
+}
+
+TEST_CASE("a client that stops reading its echoes is disconnected after the idle timeout", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(30), "send timeout");
+  CollectedLog log;
+  auto config = quiet_config();
+  config.idle_timeout = Millis(300);
+  config.log = log.sink();
+  EchoServerThread server(config);
+  Connection flooder(server.port());
+  // Send lines and never read: the echoes fill both socket buffers, and the server's write waits.
+  const std::string block = std::string(1023, 'f') + "\n";
+  for (int i = 0; i < 65536 && flooder.send(block, Millis(200)); ++i) {  // stops when the buffers are full
+  }
+  const bool logged = log.wait_for("closed: echo not taken within the idle timeout (the client stopped reading)");
+  INFO("log:\n" << log.text());
+  CHECK(logged);
+  CHECK(net_test::wait_until([&] { return server.stats().open == 0; }));
+  CHECK(server.stats().idle == 1);
+  Connection other(server.port());
+  REQUIRE(other.send("next\n"));
+  CHECK(other.read_exactly(5) == "next\n");
+}
+
+TEST_CASE("a connection over --max-connections is refused at once, and a freed place is reused", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(30), "max connections");
+  for (int threads : {1, 2}) {
+    INFO("threads: " << threads);
+    CollectedLog log;
+    auto config = quiet_config(threads);
+    config.max_connections = 3;
+    config.log = log.sink();
+    EchoServerThread server(config);
+    std::vector<Connection> served;
+    for (int i = 0; i < 3; ++i) {
+      served.emplace_back(server.port());
+      REQUIRE(served.back().send("in\n"));
+      CHECK(served.back().read_exactly(3) == "in\n");
+    }
+    Connection over(server.port());
+    CHECK(over.closed_by_peer());
+    CHECK(server.stats().refused == 1);
+    CHECK(log.wait_for("refused: already 3 open (--max-connections)"));
+    CHECK(server.stats().peak_open == 3);
+
+    served.front().close();  // one leaves: its place is free again
+    REQUIRE(net_test::wait_until([&] { return server.stats().open == 2; }));
+    Connection next(server.port());
+    REQUIRE(next.send("my turn\n"));
+    CHECK(next.read_exactly(8) == "my turn\n");
+    CHECK(server.stats().refused == 1);
+  }
+}
+
 TEST_CASE("stop() closes idle connections and returns promptly, on 1 thread and on 2", "[networking]") {
   for (int threads : {1, 2}) {
     INFO("threads: " << threads);
@@ -287,10 +435,88 @@ TEST_CASE("a port in use or a bad address is a one-sentence error", "[networking
 
 TEST_CASE("the program rejects bad flags with a message and exit status 2", "[networking][flags]") {
   test_support::check_rejects_bad_flags(
-      LESSON_BINARY, {{"--port", "70000"}, {"--port", "x"}, {"--max-line", "1"}, {"--threads", "0"}});
+      LESSON_BINARY,
+      {{"--port", "70000"}, {"--port", "x"}, {"--max-line", "1"}, {"--threads", "0"}, {"--max-connections", "0"}});
   auto help = test_support::run_program(LESSON_BINARY, {"--help"}, Millis(10'000));
   CHECK(help.exit_code == 0);
   CHECK(help.out.find("--idle-timeout-ms") != std::string::npos);
+  CHECK(help.out.find("--max-connections") != std::string::npos);
+}
+
+TEST_CASE("the program raises its open-file limit at start to what --max-connections needs", "[networking]") {
+  rlimit limit{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &limit) == 0);
+  if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max < 300) {
+    std::cout << "SKIPPED: the hard open-file limit (" << limit.rlim_max << ") leaves no room to raise 64 to 264\n";
+    return;
+  }
+  // A soft limit of 64 under a higher hard limit: the server raises it to 200 clients + 64 of its own.
+  net_test::Child server(
+      "/bin/sh", {"-c", fmt::format("ulimit -S -n 64 && exec '{}' --port 0 --max-connections 200", LESSON_BINARY)});
+  REQUIRE(server.listening_port() != 0);
+  CHECK(server.rest_of_output(Millis(100)).find("open-file limit raised from 64 to 264") != std::string::npos);
+  // The kernel's own view of the running server.
+  const auto limits = test_support::run_program("/bin/cat", {fmt::format("/proc/{}/limits", server.pid())});
+  INFO(limits.out);
+  CHECK(limits.out.find("Max open files            264") != std::string::npos);
+  server.signal(SIGTERM);
+  CHECK(server.wait(Millis(5000)));
+}
+
+TEST_CASE("with a stdout nobody reads, the program still serves new clients and stops within 1 s of SIGINT",
+          "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(40), "stalled stdout");
+  for (int threads : {1, 2}) {
+    INFO("threads: " << threads);
+    net_test::Child server(LESSON_BINARY, {"--port", "0", "--threads", std::to_string(threads)});
+    REQUIRE(server.shrink_output_pipe() > 0);
+    const unsigned short port = server.listening_port();
+    REQUIRE(port != 0);
+    Connection chatty(port);
+    // One log line per echoed line. Echo lines until stdout has taken nothing more for `after_stall`
+    // lines in a row: the pipe is full and the log's thread is stuck.
+    int echoed = 0;
+    const auto echo_until_stalled = [&](int after_stall) {
+      int unchanged = 0;
+      int unread = server.unread_output();
+      while (unchanged < after_stall && echoed < 100'000) {
+        const std::string line = fmt::format("line {}\n", echoed);
+        if (!chatty.send(line) || chatty.read_exactly(line.size(), Millis(2000)) != line) break;
+        ++echoed;
+        const int now = server.unread_output();
+        unchanged = now == unread ? unchanged + 1 : 0;
+        unread = now;
+      }
+      INFO("lines echoed: " << echoed << ", unread output: " << unread << " bytes");
+      CHECK(unchanged == after_stall);
+    };
+    // 1500 lines after the stall: more than the log's queue holds (1024), so some are dropped.
+    echo_until_stalled(1500);
+    Connection newcomer(port);
+    REQUIRE(newcomer.send("a new client is still served\n"));
+    CHECK(newcomer.read_exactly(29, Millis(2000)) == "a new client is still served\n");
+
+    // Reading again: the log resumes, and the next line logged after the loss says how many it dropped.
+    std::optional<std::string> dropped;
+    for (int i = 0; i < 50 && !dropped; ++i) {
+      CHECK(newcomer.send("after\n"));
+      CHECK(newcomer.read_exactly(6) == "after\n");
+      dropped = server.wait_for_line("[log: ", Millis(100));
+    }
+    REQUIRE(dropped);
+    CHECK_THAT(*dropped, contains_text("line(s) dropped"));
+
+    // Stall it again, then Ctrl-C: the program exits at once, whatever it could not print.
+    echo_until_stalled(50);
+    pg::Stopwatch clock;
+    server.signal(SIGINT);
+    const auto status = server.wait(Millis(5000));
+    const auto took = clock.elapsed();
+    REQUIRE(status);
+    CHECK(WIFEXITED(*status));
+    CHECK(WEXITSTATUS(*status) == 0);
+    CHECK(took < Millis(1000));
+  }
 }
 
 TEST_CASE("the program exits 0 within 1 s of SIGINT or SIGTERM, with idle clients connected, on 1 or 2 threads",
