@@ -123,12 +123,14 @@ std::vector<std::string> lines_for_client(const EchoClientOptions& options, int 
 // -------------------------------------------------------------------------------------------------
 // 2. Timeouts: race the operation against a timer
 // -------------------------------------------------------------------------------------------------
-// Python writes `await asyncio.wait_for(reader.readline(), 3)`. Asio 1.22 has no wait_for, but it has
+// Python writes `await asyncio.wait_for(reader.readline(), 3)`. Asio has no wait_for (1.31 and later
+// have a cancel_after token; see basics/tasks_gather_wait_cancel.cpp), but every release has
 // `a || b`: run both awaitables, and when one finishes, cancel the other and wait for it to wind down.
 // So a timeout is the operation raced against a sleep. If the sleep wins, the pending connect or read
 // is cancelled (its socket operation completes with operation_aborted) and we get std::nullopt.
 //
-// One rule makes this work: `||` waits for the first side that *succeeds*. An operation that threw
+// One rule makes this work: `||` waits for the first side that *succeeds* (Asio documents it as "wait
+// for one operation to succeed", in every release from 1.22 to 1.38). An operation that threw
 // would not end the race, and we would wait the whole timeout to hear about a refused connection. The
 // operations passed in here use `nothrow`, so they never throw: a failure is a result, and wins at once.
 asio::awaitable<void> sleep_for(std::chrono::milliseconds duration) {

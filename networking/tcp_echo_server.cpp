@@ -87,8 +87,9 @@ using namespace asio::experimental::awaitable_operators;  // `a || b` on awaitab
 
 // `co_await op(..., nothrow)` gives a tuple (error_code, result...) instead of throwing on error. A
 // network server meets errors all the time (clients reset, time out, send garbage); they are values to
-// look at, not exceptions. It also avoids a trap of Asio 1.22's `a || b`: it waits for the first
-// operand that *succeeds*, so a coroutine that threw would leave `||` waiting for the other side.
+// look at, not exceptions. It also suits `a || b`, which waits for the first operand that *succeeds*
+// (as Asio documents it, in every release): a coroutine that threw would leave `||` waiting for the
+// other side.
 constexpr auto nothrow = as_tuple(asio::use_awaitable);
 
 // -------------------------------------------------------------------------------------------------
