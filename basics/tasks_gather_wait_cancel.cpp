@@ -3,9 +3,21 @@
 // What you will see: (1) gather with && and what one failure does to it, then a task group that
 // cancels the rest on the first failure and keeps the original error; (2) waiting for the first task
 // to finish, with every loser cancelled and cleaned up; (3) || waits for the first *success*, not the
-// first to finish, and how to race on finishing instead; (4) cancelling a running task from outside, and a CPU loop that cannot
-// be cancelled until it checks; (5) timeouts: a reusable with_timeout(op, duration), and one deadline
-// shared by several awaits in a row. Every task holds a counted resource: the count returns to 0.
+// first to finish, and how to race on finishing instead; (4) cancelling a running task from outside,
+// and a CPU loop that cannot be cancelled until it checks; (5) timeouts: a reusable
+// with_timeout(op, duration), and one deadline shared by several awaits in a row. Every task holds a
+// counted resource: the count returns to 0.
+//
+// The core, before the details (each line is one section below; a, b, op are awaitables):
+//
+//   auto [x, y] = co_await (a && b);       // gather: both results; one failure cancels the other
+//   auto first  = co_await (a || b);       // the first to *succeed* wins, the other is cancelled
+//   co_await make_parallel_group(...).async_wait(wait_for_one_error(), use_awaitable);  // TaskGroup
+//   signal.emit(cancellation_type::terminal);  // task.cancel(): the task's pending co_await throws
+//   co_await (op || timer.async_wait(use_awaitable));                       // wait_for(op, timeout)
+//
+// How to read this file: the next part defines the demo's job (a task that waits, then succeeds or
+// fails, holding a counted resource) and two small helpers; skim it, then read sections 1 to 5.
 //
 // Run it:   build/default/basics/tasks_gather_wait_cancel --delay-ms 100
 // Build it by hand:

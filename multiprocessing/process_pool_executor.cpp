@@ -26,6 +26,18 @@
 // explicitly: a task is a function name from a table plus a number, written as text. In C++ a thread
 // pool would run these tasks in parallel too (no GIL); a process pool buys isolation: a worker that
 // crashes takes down only itself, and the pool survives to tell you.
+//
+// The core, before the details: this is all a caller writes (section 5 does exactly this).
+//
+//   ProcessPool pool(2);                                   // fork 2 workers now
+//   TaskHandle h = pool.submit(count_primes_in_block, 7);  // "task 0 count_primes_in_block 7\n" to a worker
+//   long primes = pool.result(h, 30s);                     // wait for that worker's answer line
+//   auto all = pool.map(count_primes_in_block, blocks);    // many tasks, results in input order
+//
+// How to read this file: section 1 (the work) and section 4's ProcessPool interface (submit, result,
+// next_completed, map, shutdown) carry the idea; sections 2 and 3 are plumbing (writing whole lines to
+// a pipe, parsing them, owning descriptors and children, the worker's read-run-reply loop). On a first
+// read, skim 2 and 3, read 4 and 5, then come back to the plumbing.
 
 #include <fmt/ranges.h>  // prints a std::vector as [0, 1, 4]
 

@@ -200,13 +200,22 @@ MUTATIONS = [
         ("  for (long i = 0; i < times; ++i) counter.fetch_add(1);", "  increment_in_two_steps(counter, times);")),
     mutation(
         "multiprocessing/sharing_between_processes.cpp", "the robust mutex is never marked consistent",
-        r"^robust mutex: a child that dies holding the lock",
+        r"^robust mutex: a child killed in the middle of an append leaves the list whole",
         ("      pthread_mutex_consistent(&mutex);\n", "")),
     mutation(
         "multiprocessing/sharing_between_processes.cpp", "append() without the lock",
-        r"^shared list: every item appended by every child is there exactly once",
-        ("    lock();\n    const bool room = size < capacity;\n    if (room) items[size++] = item;\n    unlock();",
-         "    const bool room = size < capacity;\n    if (room) items[size++] = item;")),
+        r"^shared list: children appending at the same time lose no item and duplicate none",
+        ("    std::lock_guard guard(*this);\n    const int n = size.load(std::memory_order_relaxed);",
+         "    const int n = size.load(std::memory_order_relaxed);")),
+    mutation(
+        "multiprocessing/sharing_between_processes.cpp", "append() publishes the size before writing the item",
+        r"^robust mutex: a child killed in the middle of an append leaves the list whole",
+        ("    items[n] = item;  // 1. write the item into the first free slot: not part of the list yet\n"
+         "    if (die == Die::after_writing_the_item) ::kill(::getpid(), SIGKILL);\n"
+         "    size.store(n + 1, std::memory_order_release);  // 2. publish it",
+         "    size.store(n + 1, std::memory_order_release);\n"
+         "    if (die == Die::after_writing_the_item) ::kill(::getpid(), SIGKILL);\n"
+         "    items[n] = item;")),
 
     # ---------------------------------------------------------------------------------------------- networking
     mutation(
@@ -215,11 +224,14 @@ MUTATIONS = [
         ("co_await asio::async_read_until(socket, asio::dynamic_buffer(buffer, config_.max_line), '\\n', nothrow);",
          "co_await asio::async_read_until(socket, asio::dynamic_buffer(buffer), '\\n', nothrow);")),
     mutation(
-        "networking/tcp_echo_server.cpp", "the idle watchdog never fires",
-        r"^an idle connection is closed after the idle timeout",
-        ("      auto winner = co_await (echo_lines(socket, who, deadline) || idle_watchdog(deadline));\n"
-         "      reason = winner.index() == 0 ? std::get<0>(winner) : CloseReason::idle;",
-         "      reason = co_await echo_lines(socket, who, deadline);")),
+        "networking/tcp_echo_server.cpp", "the per-line deadline never fires",
+        r"^an idle connection is closed after the idle timeout|^the idle timeout is a deadline per line",
+        ("    if (config_.idle_timeout.count() > 0) {\n      auto winner",
+         "    if (false) {\n      auto winner")),
+    mutation(
+        "networking/tcp_echo_server.cpp", "no cap on connections",
+        r"^a connection over --max-connections is refused at once",
+        ("      if (open >= config_.max_connections) {", "      if (false) {")),
 
     mutation(
         "networking/tcp_echo_client.cpp", "a network wait is not raced against its timeout",
@@ -229,7 +241,7 @@ MUTATIONS = [
          "  (void)limit;\n  co_return co_await std::move(operation);")),
     mutation(
         "networking/tcp_echo_client.cpp", "every echo counts as matching",
-        r"^scripted lines with any byte value|^200 concurrent clients",
+        r"^a server that echoes wrongly is caught",
         ("    if (std::string_view(buffer.data(), length) == line) {", "    if (true) {")),
 
     mutation(
@@ -241,4 +253,8 @@ MUTATIONS = [
         "networking/blocking_echo_server.cpp", "no cap on connections",
         r"^max_connections caps the threads",
         ("    if (open >= config_.max_connections) {", "    if (false) {")),
+    mutation(
+        "networking/blocking_echo_server.cpp", "a finishing connection does not wake the reaper",
+        r"^finished connections are reaped at once",
+        ("    wake_.notify_all();  // the reaper\n", "")),
 ]

@@ -3,6 +3,7 @@
 
 #include <map>
 #include <set>
+#include <thread>
 
 #include "catch.hpp"
 #include "support.hpp"
@@ -133,14 +134,21 @@ TEST_CASE("across threads: the producer's exception comes back through use_futur
   const test_support::Watchdog watchdog(std::chrono::seconds(20), "producer's exception");
   // The same producer and the same co_spawn(pool, ..., use_future) as run_across_threads, on a channel
   // closed before it starts: its first send fails on the pool thread, and get() rethrows that here.
+  // The channel belongs to `io`, and newer Asio releases (1.28 on, as tested here) complete the failed
+  // send through the channel's executor, so a thread runs `io` meanwhile, as in run_across_threads.
   asio::io_context io;
+  auto keep_running = asio::make_work_guard(io);
+  std::thread loop_thread([&io] { io.run(); });
   asio::thread_pool pool(1);
   SharedIntChannel channel(io, 1);
   channel.close();
   CrossThreadRun run;
   pg::Timeline timeline("closed");
   auto produced = co_spawn(pool, produce_on_pool(channel, 3, run, timeline), asio::use_future);
-  REQUIRE(produced.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  const auto status = produced.wait_for(std::chrono::seconds(10));
+  keep_running.reset();
+  loop_thread.join();
+  REQUIRE(status == std::future_status::ready);
   pool.join();
   CHECK_THROWS_AS(produced.get(), asio::system_error);
   CHECK(timeline.spans().size() == 1);  // the producer ran, and failed

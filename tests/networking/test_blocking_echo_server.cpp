@@ -91,6 +91,8 @@ std::string make_lines(unsigned seed, int count, std::size_t max_length) {
 }  // namespace
 
 TEST_CASE("concurrent clients each get every line back byte for byte", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "concurrent clients each get every line back byte for byte");
   TestServer server;
   REQUIRE(server.error().empty());
   constexpr int clients = 16;
@@ -128,6 +130,8 @@ TEST_CASE("concurrent clients each get every line back byte for byte", "[network
 }
 
 TEST_CASE("a last line without a newline is echoed when the client ends its input", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "a last line without a newline is echoed when the client e...");
   TestServer server;
   REQUIRE(server.error().empty());
   Connection client(server.port());
@@ -139,6 +143,8 @@ TEST_CASE("a last line without a newline is echoed when the client ends its inpu
 }
 
 TEST_CASE("a line longer than max_line closes only that connection, with a log line", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "a line longer than max_line closes only that connection,...");
   BlockingEchoConfig config;
   config.max_line = 100;
   TestServer server(config);
@@ -263,6 +269,8 @@ TEST_CASE("finished connections are reaped at once: descriptors return to the ba
 }
 
 TEST_CASE("on shutdown, a connection the server closed is logged as closed by the server", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "on shutdown, a connection the server closed is logged as...");
   TestServer server;
   REQUIRE(server.error().empty());
   Connection idle(server.port());
@@ -276,6 +284,8 @@ TEST_CASE("on shutdown, a connection the server closed is logged as closed by th
 
 TEST_CASE("accept errors: only a broken listening socket stops the server, every other error is retried",
           "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "accept errors: only a broken listening socket stops the s...");
   for (int fatal : {EBADF, EINVAL, ENOTSOCK, EOPNOTSUPP}) {
     INFO("errno " << fatal);
     CHECK(accept_error_is_fatal(fatal));
@@ -387,6 +397,8 @@ TEST_CASE("with a stdout nobody reads, the program still serves new clients and 
 }
 
 TEST_CASE("max_connections caps the threads: a client over the cap is closed at once", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "max_connections caps the threads: a client over the cap i...");
   BlockingEchoConfig config;
   config.max_connections = 2;
   TestServer server(config);
@@ -404,6 +416,8 @@ TEST_CASE("max_connections caps the threads: a client over the cap is closed at 
 }
 
 TEST_CASE("stop() ends the accept loop and every connection within a second", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "stop() ends the accept loop and every connection within a...");
   TestServer server;
   REQUIRE(server.error().empty());
   std::vector<std::unique_ptr<Connection>> clients;
@@ -420,6 +434,8 @@ TEST_CASE("stop() ends the accept loop and every connection within a second", "[
 }
 
 TEST_CASE("the program prints its port, echoes, and exits 0 within a second of SIGINT or SIGTERM", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "the program prints its port, echoes, and exits 0 within a...");
   for (int signal_number : {SIGINT, SIGTERM}) {
     INFO("signal " << signal_number);
     net_test::Child child(LESSON_BINARY, {"--port", "0"});
@@ -449,6 +465,8 @@ TEST_CASE("the program prints its port, echoes, and exits 0 within a second of S
 }
 
 TEST_CASE("a port in use or a bad address: a one-line message and a non-zero exit", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "a port in use or a bad address: a one-line message and a...");
   TestServer server;  // holds a port
   REQUIRE(server.error().empty());
   const auto port = std::to_string(server.port());

@@ -118,6 +118,8 @@ std::string first_error(const EchoRun& run) {
 }  // namespace
 
 TEST_CASE("clients overlap on one thread: 5 clients take about as long as one", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "clients overlap on one thread: 5 clients take about as lo...");
   echo_server::EchoServerThread server(quiet_server());
   auto options = options_for(server.port());
   options.clients = 5;
@@ -143,6 +145,7 @@ TEST_CASE("clients overlap on one thread: 5 clients take about as long as one", 
 }
 
 TEST_CASE("200 concurrent clients all get exact echoes", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45), "200 concurrent clients all get exact echoes");
   echo_server::EchoServerThread server(quiet_server());
   auto options = options_for(server.port());
   options.clients = 200;
@@ -163,6 +166,8 @@ TEST_CASE("200 concurrent clients all get exact echoes", "[networking]") {
 }
 
 TEST_CASE("scripted lines with any byte value and \\r\\n are sent and verified exactly", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "scripted lines with any byte value and \\r\\n are sent an...");
   echo_server::EchoServerThread server(quiet_server());
   auto options = options_for(server.port());
   std::string binary;
@@ -180,6 +185,8 @@ TEST_CASE("scripted lines with any byte value and \\r\\n are sent and verified e
 }
 
 TEST_CASE("a refused connection is reported clearly and at once", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "a refused connection is reported clearly and at once");
   // A socket bound to a port but not listening: the kernel answers every connection with a reset.
   asio::io_context io;
   asio::ip::tcp::acceptor bound(io);
@@ -249,6 +256,8 @@ TEST_CASE("a server that echoes wrongly is caught: a changed byte, a longer echo
 }
 
 TEST_CASE("a server that never answers costs the reply timeout, not a hang", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(15),
+                                        "a server that never answers costs the reply timeout, not...");
   // A listening socket that never accepts: connections complete in the kernel, and nobody replies.
   asio::io_context io;
   asio::ip::tcp::acceptor silent(io, {asio::ip::address_v4::loopback(), 0});
@@ -273,6 +282,8 @@ TEST_CASE("a server that never answers costs the reply timeout, not a hang", "[n
 }
 
 TEST_CASE("a connect that does not complete costs the connect timeout, not a hang", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(15),
+                                        "a connect that does not complete costs the connect timeou...");
   // A listener with a backlog of 0 queues one connection; while it stays queued (never accepted), the
   // kernel drops the next connection attempts, so they neither succeed nor fail: they wait.
   asio::io_context io;
@@ -297,6 +308,8 @@ TEST_CASE("a connect that does not complete costs the connect timeout, not a han
 }
 
 TEST_CASE("the C++ client talks to a Python asyncio echo server", "[networking][python]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "the C++ client talks to a Python asyncio echo server");
   // The bench's asyncio server; --lifetime: it exits by itself even if this test dies without killing it.
   net_test::Child python(PYTHON3_EXECUTABLE,
                          {net_test::bench_path("asyncio_echo_server.py"), "--port", "0", "--lifetime", "60"});
@@ -326,6 +339,8 @@ TEST_CASE("the C++ client talks to a Python asyncio echo server", "[networking][
 }
 
 TEST_CASE("the program's trace file holds one span per client, all on one thread", "[networking][trace]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "the program's trace file holds one span per client, all o...");
   echo_server::EchoServerThread server(quiet_server());
   const std::string path = fmt::format("/tmp/playground-echo-client-trace-{}.json", ::getpid());
   auto r = test_support::run_program(
@@ -351,6 +366,8 @@ TEST_CASE("the program's trace file holds one span per client, all on one thread
 }
 
 TEST_CASE("the program rejects bad flags with a message and exit status 2", "[networking][flags]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "the program rejects bad flags with a message and exit sta...");
   test_support::check_rejects_bad_flags(LESSON_BINARY,
                                         {{"--port", "0"}, {"--clients", "many"}, {"--connect-timeout-ms", "0"}});
   // --stdin is a good flag, but with nothing on stdin there is nothing to send: a one-line error, exit 2.
@@ -361,6 +378,8 @@ TEST_CASE("the program rejects bad flags with a message and exit status 2", "[ne
 }
 
 TEST_CASE("IPv6: the server listens on ::1 and the client connects to it", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "IPv6: the server listens on ::1 and the client connects t...");
   auto config = quiet_server();
   config.address = "::1";
   std::unique_ptr<echo_server::EchoServerThread> server;

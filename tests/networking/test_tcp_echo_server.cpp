@@ -121,6 +121,8 @@ TEST_CASE("the core of section 1 echoes lines to several clients at once, and ha
 }
 
 TEST_CASE("250 clients connected at once all get exact echoes from one server thread", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "250 clients connected at once all get exact echoes from o...");
   EchoServerThread server(quiet_config());
   auto connections = check_250_clients(server);
   CHECK(server.stats().serving_threads == 1);  // one thread served all 250
@@ -130,6 +132,8 @@ TEST_CASE("250 clients connected at once all get exact echoes from one server th
 }
 
 TEST_CASE("on two threads (--threads 2), 250 clients all get exact echoes, served by both threads", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "on two threads (--threads 2), 250 clients all get exact e...");
   // The same server on two threads: sessions run in parallel, each on its own strand. Under the tsan
   // preset, ThreadSanitizer watches every handler here for data races.
   EchoServerThread server(quiet_config(2));
@@ -154,6 +158,8 @@ TEST_CASE("on two threads (--threads 2), 250 clients all get exact echoes, serve
 }
 
 TEST_CASE("every byte value and \\r\\n come back exactly, whatever the chunking", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "every byte value and \\r\\n come back exactly, whatever t...");
   EchoServerThread server(quiet_config());
   Connection c(server.port());
   std::string binary;
@@ -170,6 +176,8 @@ TEST_CASE("every byte value and \\r\\n come back exactly, whatever the chunking"
 }
 
 TEST_CASE("a line sent one byte at a time is echoed once, when its newline arrives", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "a line sent one byte at a time is echoed once, when its n...");
   EchoServerThread server(quiet_config());
   Connection c(server.port());
   const std::string line = "typed slowly\n";
@@ -185,6 +193,8 @@ TEST_CASE("a line sent one byte at a time is echoed once, when its newline arriv
 }
 
 TEST_CASE("an over-long line closes only that connection and the server keeps serving", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "an over-long line closes only that connection and the ser...");
   auto config = quiet_config();
   config.max_line = 1024;
   EchoServerThread server(config);
@@ -213,6 +223,8 @@ TEST_CASE("an over-long line closes only that connection and the server keeps se
 }
 
 TEST_CASE("a half-closed client gets all its echoes, then end of file", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "a half-closed client gets all its echoes, then end of file");
   EchoServerThread server(quiet_config());
   Connection c(server.port());
   const std::string lines = "one\ntwo\r\nthree\nno newline at the end";
@@ -224,6 +236,8 @@ TEST_CASE("a half-closed client gets all its echoes, then end of file", "[networ
 }
 
 TEST_CASE("clients that reset their connection leave no socket behind", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "clients that reset their connection leave no socket behind");
   EchoServerThread server(quiet_config());
   const int before = net_test::count_open_fds();
   for (int i = 0; i < 40; ++i) {
@@ -243,6 +257,8 @@ TEST_CASE("clients that reset their connection leave no socket behind", "[networ
 }
 
 TEST_CASE("backpressure: a client that never reads cannot make the server buffer without bound", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "backpressure: a client that never reads cannot make the s...");
   EchoServerThread server(quiet_config());
   Connection flooder(server.port());
   // Try to push 64 MiB of lines without reading a single echo. The server echoes until the socket
@@ -275,6 +291,8 @@ TEST_CASE("backpressure: a client that never reads cannot make the server buffer
 }
 
 TEST_CASE("an idle connection is closed after the idle timeout and an active one stays", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "an idle connection is closed after the idle timeout and a...");
   auto config = quiet_config();
   config.idle_timeout = Millis(200);
   EchoServerThread server(config);
@@ -389,6 +407,8 @@ TEST_CASE("a connection over --max-connections is refused at once, and a freed p
 }
 
 TEST_CASE("stop() closes idle connections and returns promptly, on 1 thread and on 2", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "stop() closes idle connections and returns promptly, on 1...");
   for (int threads : {1, 2}) {
     INFO("threads: " << threads);
     EchoServerThread server(quiet_config(threads));
@@ -409,6 +429,8 @@ TEST_CASE("stop() closes idle connections and returns promptly, on 1 thread and 
 }
 
 TEST_CASE("a port in use or a bad address is a one-sentence error", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "a port in use or a bad address is a one-sentence error");
   asio::io_context io;
   EchoServer first(io.get_executor(), quiet_config());
   auto config = quiet_config();
@@ -434,6 +456,8 @@ TEST_CASE("a port in use or a bad address is a one-sentence error", "[networking
 }
 
 TEST_CASE("the program rejects bad flags with a message and exit status 2", "[networking][flags]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "the program rejects bad flags with a message and exit sta...");
   test_support::check_rejects_bad_flags(
       LESSON_BINARY,
       {{"--port", "70000"}, {"--port", "x"}, {"--max-line", "1"}, {"--threads", "0"}, {"--max-connections", "0"}});
@@ -444,6 +468,8 @@ TEST_CASE("the program rejects bad flags with a message and exit status 2", "[ne
 }
 
 TEST_CASE("the program raises its open-file limit at start to what --max-connections needs", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "the program raises its open-file limit at start to what -...");
   rlimit limit{};
   REQUIRE(::getrlimit(RLIMIT_NOFILE, &limit) == 0);
   if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max < 300) {
@@ -521,6 +547,8 @@ TEST_CASE("with a stdout nobody reads, the program still serves new clients and 
 
 TEST_CASE("the program exits 0 within 1 s of SIGINT or SIGTERM, with idle clients connected, on 1 or 2 threads",
           "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "the program exits 0 within 1 s of SIGINT or SIGTERM, with...");
   for (const auto& [signal_number, threads] : {std::pair{SIGINT, 1}, std::pair{SIGTERM, 1}, std::pair{SIGINT, 2}}) {
     INFO("signal " << signal_number << ", threads " << threads);
     net_test::Child server(LESSON_BINARY, {"--port", "0", "--threads", std::to_string(threads)});
@@ -553,6 +581,8 @@ TEST_CASE("the program exits 0 within 1 s of SIGINT or SIGTERM, with idle client
 
 TEST_CASE("with --quiet the program drops the log line per connection and per line, and keeps the rest",
           "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "with --quiet the program drops the log line per connectio...");
   net_test::Child server(LESSON_BINARY, {"--port", "0", "--quiet", "--threads", "2"});
   const unsigned short port = server.listening_port();
   REQUIRE(port != 0);
@@ -574,6 +604,8 @@ TEST_CASE("with --quiet the program drops the log line per connection and per li
 }
 
 TEST_CASE("a client written with Python's asyncio streams talks to the C++ server", "[networking][python]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "a client written with Python's asyncio streams talks to t...");
   EchoServerThread server(quiet_config());
   const std::string script = net_test::script_path("asyncio_echo_client.py");
   auto r = test_support::run_program(PYTHON3_EXECUTABLE, {script, "127.0.0.1", std::to_string(server.port()), "20"},
@@ -585,6 +617,8 @@ TEST_CASE("a client written with Python's asyncio streams talks to the C++ serve
 }
 
 TEST_CASE("out of file descriptors: failed accepts are logged, and the server recovers", "[networking][no-asan]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45),
+                                        "out of file descriptors: failed accepts are logged, and t...");
   // `ulimit -n 32` caps the server at 32 descriptors (soft and hard, so it cannot raise it). About ten
   // go to stdio, epoll, timers and the listening socket; the rest are clients. 40 clients overflow it:
   // accepts fail with EMFILE, the server logs it, pauses and retries, and the connections wait in the
