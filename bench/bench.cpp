@@ -996,7 +996,7 @@ int main(int argc, char** argv) {
 
   pg::Flags flags("bench",
                   "Runs the same workloads across coroutines, threads and processes and prints what each costs.");
-  flags.add_switch("--quick", quick, "smaller sizes and shorter windows: under 30 s, noisier");
+  flags.add_switch("--quick", quick, "smaller sizes and shorter windows: about 10 s on an idle machine, noisier");
   flags.add("--json", json_path, "also write the results to this file as JSON (bench/chart.py draws it)");
   flags.add("--only", only, "workloads to run, e.g. 1,4");
   flags.add("--delay-ms", delay_ms, "workload 1: how long each task waits", 1, 10'000);
