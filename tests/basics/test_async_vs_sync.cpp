@@ -62,9 +62,11 @@ TEST_CASE("results come back in task order, whatever order the tasks finish in",
 
 TEST_CASE("a task's exception leaves io_context::run() through its completion handler", "[basics]") {
   const test_support::Watchdog watchdog(std::chrono::seconds(20), "a task's exception leaves run()");
-  asio::io_context io;
+  // Declared before the io_context, so they outlive it: when run() leaves with the exception, task 0
+  // is still suspended, and its frame (whose span writes to the timeline) is destroyed with `io`.
   std::vector<int> results(2, -1);
   pg::Timeline timeline("fails");
+  asio::io_context io;
   co_spawn(io, fetch_async(0, std::chrono::milliseconds(5), timeline), store_result(results, 0));
   co_spawn(
       io,

@@ -1,6 +1,7 @@
 // Checks the claims of basics/blocking_work_in_async.cpp on the lesson's own functions.
 #include "basics/blocking_work_in_async.cpp"
 
+#include <future>
 #include <map>
 
 #include <set>
@@ -101,17 +102,46 @@ TEST_CASE("a strand serialises handlers on a 2-thread io_context: none overlap, 
 
 TEST_CASE("a strand is a queue, not a thread: its handlers may run on either of the io_context's threads", "[basics]") {
   test_support::Watchdog watchdog(std::chrono::seconds(20), "strand threads");
-  // Whichever thread is free picks up the strand's next batch, so which threads run the handlers
-  // varies from run to run; over 20 runs, both threads take a turn (each run still serialised).
-  std::set<int> threads_seen;
-  for (int attempt = 0; attempt < 20 && threads_seen.size() < 2; ++attempt) {
-    pg::Timeline timeline("strand");
-    const auto run = run_shared_counter(8, 2, true, std::chrono::milliseconds(1), timeline);
-    REQUIRE(run.counter == 8);
-    REQUIRE(run.peak_inside == 1);
-    threads_seen.insert(run.threads.begin(), run.threads.end());
-  }
-  CHECK(threads_seen.size() == 2);
+  // Made deterministic by holding threads: a plain handler that waits until released keeps whichever
+  // thread runs it busy. With one of the two threads held, a strand handler can only run on the other.
+  asio::io_context io;
+  auto strand = asio::make_strand(io);
+  auto keep_running = asio::make_work_guard(io);
+  std::thread first_thread([&io] { io.run(); });
+  std::thread second_thread([&io] { io.run(); });
+  struct Hold {
+    std::promise<std::thread::id> started;
+    std::promise<void> release;
+  };
+  auto hold_a_thread = [&io](Hold& hold) {  // returns the thread now held
+    auto released = hold.release.get_future();
+    asio::post(io, [&hold, released = std::move(released)]() mutable {
+      hold.started.set_value(std::this_thread::get_id());
+      released.wait();
+    });
+    return hold.started.get_future().get();
+  };
+  auto run_on_strand = [&strand] {  // returns the thread the strand handler ran on
+    std::promise<std::thread::id> ran;
+    auto ran_on = ran.get_future();
+    asio::post(strand, [&ran] { ran.set_value(std::this_thread::get_id()); });
+    return ran_on.get();
+  };
+  Hold first_hold, second_hold, third_hold;
+  const auto p = hold_a_thread(first_hold);
+  const auto q = hold_a_thread(second_hold);  // the only free thread
+  second_hold.release.set_value();            // q is free again, p is still held
+  const auto strand_first = run_on_strand();
+  hold_a_thread(third_hold);       // holds q, the only free thread
+  first_hold.release.set_value();  // now only p is free
+  const auto strand_second = run_on_strand();
+  third_hold.release.set_value();
+  keep_running.reset();
+  first_thread.join();
+  second_thread.join();
+  CHECK(p != q);
+  CHECK(strand_first == q);
+  CHECK(strand_second == p);  // the same strand, the other thread
 }
 
 TEST_CASE("without a strand, handlers on a 2-thread io_context overlap and lose updates", "[basics]") {
