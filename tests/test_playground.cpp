@@ -1,4 +1,5 @@
 // Tests of the shared helpers: the flag parser every lesson uses and the timeline recorder.
+#include <latch>
 #include <thread>
 
 #include "catch.hpp"
@@ -73,9 +74,11 @@ TEST_CASE("flags: bad input gives one error line, the usage, and exit 2", "[flag
 TEST_CASE("timeline: spans from several threads are all recorded with their thread", "[timeline]") {
   pg::Timeline timeline("test");
   std::vector<std::thread> threads;
+  std::latch all_inside(4);  // no span ends before every span has started, however slow thread start-up is
   for (int i = 0; i < 4; ++i)
-    threads.emplace_back([&timeline, i] {
+    threads.emplace_back([&timeline, &all_inside, i] {
       auto span = timeline.scope(fmt::format("worker {}", i));
+      all_inside.arrive_and_wait();
       std::this_thread::sleep_for(20ms);
     });
   for (auto& t : threads) t.join();
@@ -88,7 +91,7 @@ TEST_CASE("timeline: spans from several threads are all recorded with their thre
     CHECK(s.tid != pg::os_thread_id());  // recorded on the worker, not here
     CHECK(s.thread != pg::thread_number());
   }
-  // Four threads sleeping at once: the first to start overlaps with every other.
+  // All four were inside their spans at once: the first to start overlaps with every other.
   for (std::size_t i = 1; i < spans.size(); ++i) CHECK(pg::overlap(spans[0], spans[i]));
 }
 
