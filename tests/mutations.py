@@ -83,7 +83,7 @@ MUTATIONS = [
     mutation(
         "basics/blocking_work_in_async.cpp", "the slow call runs inline on the loop instead of on the pool",
         r"^heartbeat: a gap as long as the call",
-        ("  run.result = co_await run_on(pool, traced_slow_square, x, block, std::ref(run), std::ref(timeline));",
+        ("  run.result = co_await traced_slow_square_on(pool, x, block, run, timeline);",
          "  run.result = traced_slow_square(x, block, run, timeline);")),
     mutation(
         "basics/blocking_work_in_async.cpp", "the handlers are posted to the io_context, not the strand",
