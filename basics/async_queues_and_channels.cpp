@@ -328,13 +328,13 @@ int main(int argc, char** argv) {
 
   pg::banner(fmt::format("2. Ending the stream: close() vs an end marker, {} items", items));
   const int kept = received_after_early_close(items, per_item);
-  fmt::print("  NOT PORTABLE: send {} items, then close() at once: the consumer received {}, {} lost\n", items,
-             kept, items - kept);
+  fmt::print("  NOT PORTABLE: send {} items, then close() at once: the consumer received {}, {} lost\n", items, kept,
+             items - kept);
   fmt::print("    (this is Asio {}.{}.{}: {})\n", ASIO_VERSION / 100000, ASIO_VERSION / 100 % 1000, ASIO_VERSION % 100,
              close_drops_buffered_items ? "close() drops buffered items; Asio 1.28 and later deliver them first"
                                         : "close() delivers buffered items first; Asio 1.22 drops them");
-  fmt::print("  PORTABLE: send {} items, then an end marker: the consumer received {} (section 1 did this)\n",
-             items, roomy_run.received.size());
+  fmt::print("  PORTABLE: send {} items, then an end marker: the consumer received {} (section 1 did this)\n", items,
+             roomy_run.received.size());
 
   pg::banner(fmt::format("3. Fan-out: {} consumers share {} items of {} ms", consumers, items, consume_ms));
   pg::Timeline fan("fan-out");

@@ -106,9 +106,9 @@ asio::awaitable<void> async_sleep(std::chrono::milliseconds delay) {
 struct Crew {
   explicit Crew(std::string name) : timeline(std::move(name)) {}
   pg::Timeline timeline;
-  std::vector<std::string> log;  // "b: finished", "a: cancelled", "c: failed", in the order they happened
-  int live = 0;                  // resources held right now
-  int acquired = 0;              // resources ever taken
+  std::vector<std::string> log;      // "b: finished", "a: cancelled", "c: failed", in the order they happened
+  int live = 0;                      // resources held right now
+  int acquired = 0;                  // resources ever taken
   std::vector<std::string> planned;  // "a 300 ms": how long each job would run if nobody stopped it
 };
 
@@ -270,10 +270,9 @@ asio::awaitable<std::size_t> first_of_three(Crew& crew, std::chrono::millisecond
 asio::awaitable<std::size_t> first_of_three_group(Crew& crew, std::chrono::milliseconds delay) {
   auto executor = co_await asio::this_coro::executor;
   auto [order, e0, v0, e1, v1, e2, v2] =
-      co_await asio::experimental::make_parallel_group(
-          co_spawn(executor, job(crew, "a", 3 * delay, 1), deferred),
-          co_spawn(executor, job(crew, "b", delay, 2), deferred),
-          co_spawn(executor, job(crew, "c", 2 * delay, 3), deferred))
+      co_await asio::experimental::make_parallel_group(co_spawn(executor, job(crew, "a", 3 * delay, 1), deferred),
+                                                       co_spawn(executor, job(crew, "b", delay, 2), deferred),
+                                                       co_spawn(executor, job(crew, "c", 2 * delay, 3), deferred))
           .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
   co_return order[0];
 }
@@ -536,8 +535,8 @@ int run_lesson(int argc, char** argv) {
     fmt::print("  {} threw {} '{}'\n", failing_on_left ? "co_await (fails && slow)" : "co_await (slow && fails)",
                failure.multiple ? "multiple_exceptions, first_exception() =" : "just", failure.error);
     fmt::print("  {}\n\n", failure.error == "fails failed"
-                                ? "the error that caused it all reached the caller"
-                                : "the error that caused it all, 'fails failed', is lost: only the log shows it");
+                               ? "the error that caused it all reached the caller"
+                               : "the error that caused it all, 'fails failed', is lost: only the log shows it");
   }
   {
     Crew crew("task group");

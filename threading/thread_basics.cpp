@@ -74,7 +74,7 @@ pg::Clock::duration start_and_join(std::chrono::milliseconds delay, pg::Timeline
 // variable, wrap it in std::ref; then you must keep the variable alive until the thread is joined.
 
 void add_ten_to_copy(int total, pg::Timeline& timeline) {  // gets its own copy
-  total += 10;                                              // changes the copy only
+  total += 10;                                             // changes the copy only
   auto span = timeline.scope(fmt::format("by value (the thread's copy is now {})", total));
 }
 

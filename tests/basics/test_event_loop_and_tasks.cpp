@@ -174,8 +174,8 @@ TEST_CASE("the lesson program answers --help, rejects bad flags with exit status
   auto ok = run_program(LESSON_BINARY, {"--delay-ms", "10", "--tasks", "3"});
   CHECK(ok.exit_code == 0);
   CHECK_FALSE(ok.timed_out);
-  for (const char* title : {"1. The io_context", "2. Inside the loop, co_spawn", "3. Start tasks", "4. Gather", "5. Fire-and-forget",
-                            "results [1, 2, 3] in argument order", "Takeaway"})
+  for (const char* title : {"1. The io_context", "2. Inside the loop, co_spawn", "3. Start tasks", "4. Gather",
+                            "5. Fire-and-forget", "results [1, 2, 3] in argument order", "Takeaway"})
     CHECK(ok.out.find(title) != std::string::npos);
 }
 

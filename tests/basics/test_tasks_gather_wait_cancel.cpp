@@ -231,8 +231,9 @@ TEST_CASE("the lesson program answers --help, rejects bad flags with exit status
   auto ok = run_program(LESSON_BINARY, {"--delay-ms", "20"});
   CHECK(ok.exit_code == 0);
   CHECK_FALSE(ok.timed_out);
-  for (const char* text : {"1. Gather", "2. Wait for the first", "3. || waits for the first success", "4. Cancel", "5. Timeouts",
-                           "the group raised 'b (fails) failed'", "timeout_error: timed out", "Takeaway"})
+  for (const char* text :
+       {"1. Gather", "2. Wait for the first", "3. || waits for the first success", "4. Cancel", "5. Timeouts",
+        "the group raised 'b (fails) failed'", "timeout_error: timed out", "Takeaway"})
     CHECK(ok.out.find(text) != std::string::npos);
   CHECK(ok.out.find("resources still held: 0") != std::string::npos);
   CHECK(ok.out.find("resources still held: 1") == std::string::npos);
@@ -247,9 +248,9 @@ TEST_CASE("trace file: --trace writes every section's timeline", "[basics][trace
   std::vector<std::string> categories;
   for (const auto& e : events)
     if (e.phase == 'X' && (categories.empty() || categories.back() != e.category)) categories.push_back(e.category);
-  std::vector<std::string> expected = {
-      "gather (failing left)", "gather (failing right)", "task group",       "first with ||", "first with wait_for_one",
-      "|| with a failure",     "|| with as_tuple",       "cancelled worker", "with_timeout"};
+  std::vector<std::string> expected = {"gather (failing left)", "gather (failing right)",  "task group",
+                                       "first with ||",         "first with wait_for_one", "|| with a failure",
+                                       "|| with as_tuple",      "cancelled worker",        "with_timeout"};
 #if ASIO_VERSION >= 103100
   expected.push_back("cancel_after");  // section 5 also runs the built-in form
 #endif
