@@ -469,7 +469,7 @@ class EchoServer {
     asio::error_code ignored;
     acceptor_.close(ignored);
     for (const auto& [id, session_executor] : sessions)
-      asio::post(session_executor, [this, id = id] { close_session(id); });
+      asio::post(session_executor, [this, session_id = id] { close_session(session_id); });
   }
   [[nodiscard]] std::size_t open_connections() {
     std::lock_guard lock(mutex_);
@@ -601,6 +601,11 @@ asio::awaitable<void> serve_until_signal(EchoServer& server, asio::signal_set& s
 //   accepted just before close() sees `closing_` when it registers, and closes itself.
 // - Counters are std::atomic, `closing_` is std::atomic<bool>, the log queue has a mutex of its own
 //   (section 11), and the config is only read.
+// - A coroutine may now suspend on one thread and resume on the other. Whatever it read from a
+//   thread_local variable before a co_await (a per-thread cache, errno, a thread id) may belong to the
+//   other thread afterwards. This server keeps nothing per thread; Asio does (a cache of recycled
+//   memory per thread) and copes with it, but the compiler must cope too: clang 16 did not, and this
+//   server crashed on two threads until cmake/FindAsio.cmake worked around it (the story is there).
 //
 // With one thread (the default) serial_executor() is the io_context's own executor (no strand), and
 // the mutex is never contended. Shutdown works the same for any N: close() ends every session, the
