@@ -34,11 +34,15 @@ function(playground_lesson name)
     add_executable(${test_target} ${test_source})
     target_link_libraries(${test_target} PRIVATE playground_common Catch2::Catch2WithMain)
     target_include_directories(${test_target} PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_SOURCE_DIR}/tests)
-    # LESSON_BINARY lets a test run the lesson as a program (flags, exit codes, signals).
+    # The lesson's program (a test runs it for flags, exit codes, signals) and tests/trace_check.py, as
+    # paths relative to the build folder: tests/support.hpp finds them from the test program's own path
+    # (LESSON_BINARY, TRACE_CHECK_SCRIPT). No absolute path is compiled in, so every checkout compiles
+    # the same objects and ccache serves a fresh clone.
+    file(RELATIVE_PATH source_from_build "${PROJECT_BINARY_DIR}" "${PROJECT_SOURCE_DIR}")
     target_compile_definitions(${test_target} PRIVATE PLAYGROUND_NO_MAIN
-                               LESSON_BINARY="$<TARGET_FILE:${name}>"
+                               LESSON_IN_BUILD="$<PATH:RELATIVE_PATH,$<TARGET_FILE:${name}>,${PROJECT_BINARY_DIR}>"
                                PYTHON3_EXECUTABLE="${Python3_EXECUTABLE}"
-                               TRACE_CHECK_SCRIPT="${PROJECT_SOURCE_DIR}/tests/trace_check.py")
+                               TRACE_CHECK_SCRIPT_IN_BUILD="${source_from_build}/tests/trace_check.py")
     set_target_properties(${test_target} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
     add_dependencies(${test_target} ${name})
     # Test names are prefixed with the lesson's name, so two lessons may use the same TEST_CASE name.

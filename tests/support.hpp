@@ -12,6 +12,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -27,6 +28,39 @@
 #include "catch.hpp"
 
 extern char** environ;
+
+namespace test_support {
+
+// Where the build put things, found from this test program's own path (build/<preset>/tests/test_NAME,
+// so the build folder is its folder's parent). The build passes paths relative to the build folder
+// (cmake/Playground.cmake): no absolute path is compiled in, so any checkout compiles the same objects.
+inline std::string in_build_folder(const char* relative) {
+  static const std::filesystem::path build_folder =
+      std::filesystem::read_symlink("/proc/self/exe").parent_path().parent_path();
+  return (build_folder / relative).lexically_normal().string();
+}
+
+}  // namespace test_support
+
+// The lesson's program (a test runs it for its flags, exit codes and signals), and the trace checker.
+#ifdef LESSON_IN_BUILD
+#define LESSON_BINARY (::test_support::lesson_binary())
+namespace test_support {
+inline const char* lesson_binary() {
+  static const std::string path = in_build_folder(LESSON_IN_BUILD);
+  return path.c_str();
+}
+}  // namespace test_support
+#endif
+#ifdef TRACE_CHECK_SCRIPT_IN_BUILD
+#define TRACE_CHECK_SCRIPT (::test_support::trace_check_script())
+namespace test_support {
+inline const char* trace_check_script() {
+  static const std::string path = in_build_folder(TRACE_CHECK_SCRIPT_IN_BUILD);
+  return path.c_str();
+}
+}  // namespace test_support
+#endif
 
 namespace test_support {
 

@@ -30,6 +30,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "support.hpp"
+
 extern char** environ;
 
 namespace net_test {
@@ -38,8 +40,8 @@ using Millis = std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
 
 // A file next to this header (the Python scripts the interoperability tests run). The path comes from
-// TRACE_CHECK_SCRIPT, which the build defines as an absolute path in tests/ (`__FILE__` may be relative
-// to the build folder, and ctest runs each test program from another folder).
+// TRACE_CHECK_SCRIPT, tests/trace_check.py found from the build folder (tests/support.hpp): `__FILE__`
+// may be relative to the build folder, and ctest runs each test program from another folder.
 inline std::filesystem::path tests_folder() { return std::filesystem::path(TRACE_CHECK_SCRIPT).parent_path(); }
 
 inline std::string script_path(std::string_view name) { return (tests_folder() / "networking" / name).string(); }

@@ -8,8 +8,8 @@
 #include <iostream>
 
 TEST_CASE("ThreadSanitizer reports the data race on a plain int (tsan preset only)", "[threading][tsan]") {
-#ifdef DATA_RACE_DEMO
-  auto r = test_support::run_program(DATA_RACE_DEMO, {});
+#ifdef DATA_RACE_DEMO_IN_BUILD
+  auto r = test_support::run_program(test_support::in_build_folder(DATA_RACE_DEMO_IN_BUILD), {});
   INFO("stderr: " << r.err);
   CHECK_FALSE(r.timed_out);
   CHECK(r.err.find("WARNING: ThreadSanitizer: data race") != std::string::npos);
