@@ -185,14 +185,14 @@ MUTATIONS = [
     mutation(
         "multiprocessing/process_pool_executor.cpp", "end of file from a worker is ignored",
         r"^a worker killed with SIGKILL mid-task gives BrokenProcessPool",
-        ("      if (n <= 0) {  // end of file: the worker exited (or was killed)\n        worker_died(w);\n        continue;\n"
-         "      }",
-         "      if (n <= 0) continue;")),
+        ("    if (n <= 0) {  // end of file: the worker exited (or was killed)\n      worker_died(w);\n      continue;\n"
+         "    }",
+         "    if (n <= 0) continue;")),
     mutation(
         "multiprocessing/process_pool_executor.cpp", "map collects its results in completion order",
         r"^map keeps input order",
-        ("    for (const TaskHandle h : handles) results.push_back(result(h, limit));",
-         "    while (!handles.empty()) results.push_back(result(next_completed(handles, limit), limit));")),
+        ("  for (const TaskHandle h : handles) results.push_back(result(h, limit));",
+         "  while (!handles.empty()) results.push_back(result(next_completed(handles, limit), limit));")),
 
     mutation(
         "multiprocessing/sharing_between_processes.cpp", "the shared counter is incremented in two steps",
