@@ -937,14 +937,15 @@ int main(int argc, char** argv) {
 // g++ 12 on Linux, 2 cores.
 // -------------------------------------------------------------------------------------------------
 // 1. Run `build/default/multiprocessing/process_pool_executor --workers 1`. What order do the results
-//    of section 2 come in, and what speedup does it print?
-//    Answer: block order, 0 to 11, and a speedup a little under 1x (0.8x measured, on a busy machine): one worker does
-//    the blocks one after another, and each round trip over the pipes adds to the sequential time.
+//    under "2. submit + as_completed" come in, and what speedup does it print?
+//    Answer: block order, 0 to 11, and a speedup a little under 1x (0.8x measured, on a busy
+//    machine): one worker does the blocks one after another, and each round trip over the pipes adds
+//    to the sequential time.
 //
-// 2. Run it with `--tasks 1`. What speedup does section 2 print?
+// 2. Run it with `--tasks 1`. What speedup does "2. submit + as_completed" print?
 //    Answer: below 1x (0.6x measured): one block goes to one worker while the other idles, and the
 //    task still pays for its messages. A pool speeds up only work that can be split into several
-//    pieces, each much longer than a round trip (section 4 prints what one costs).
+//    pieces, each much longer than a round trip ("4. The cost of a round trip" prints what one costs).
 //
 // Next: multiprocessing/sharing_between_processes.cpp: what processes share (nothing, unless you ask)
 // and how to share memory when you must.
