@@ -66,7 +66,7 @@ asio::awaitable<int> fetch_async(int id, std::chrono::milliseconds delay, pg::Ti
   auto span = timeline.scope(fmt::format("task {}", id));
   asio::steady_timer timer(co_await asio::this_coro::executor, delay);
   co_await timer.async_wait(asio::use_awaitable);
-  co_return id* id;
+  co_return (id * id);
 }
 
 // co_spawn starts a coroutine on the io_context (Python: asyncio.create_task). The last argument is

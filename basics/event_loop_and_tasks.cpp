@@ -456,8 +456,8 @@ int run_lesson(int argc, char** argv) {
   print_log(loop_lifecycle(delay));
   fmt::print(
       "  nothing ran before run(); run() returned once the only task had finished.\n"
-      "  (A handler is one piece of work the loop ran, such as the task's start up to its co_await on the\n"
-      "  timer, or its resumption when the timer fired; the count includes Asio's own bookkeeping steps.)\n");
+      "  (A handler is one piece of work the loop ran. Here, two: the task's start, up to its co_await on\n"
+      "  the timer; and its resumption when the timer fired, to its end.)\n");
 
   // The same parent twice. In the first log the child's first line sits *between* the parent's two
   // lines; in the second, posted one, the parent finishes its lines before the child starts.

@@ -333,6 +333,7 @@ asio::awaitable<RaceReport> race_first_finish(Crew& crew, std::chrono::milliseco
 
 asio::awaitable<int> worker_with_cleanup(Crew& crew, std::chrono::milliseconds work, std::chrono::milliseconds flush) {
   Resource held(crew);
+  crew.planned.push_back(fmt::format("worker {} ms", work.count()));
   auto span = crew.timeline.scope("worker");
   bool cancelled = false;
   try {
@@ -548,7 +549,8 @@ int run_lesson(int argc, char** argv) {
       raised = e.what();
     }
     show(crew, trace);
-    fmt::print("  completion order {}, outcomes {}\n  the group raised '{}'\n", group.order, group.outcomes, raised);
+    fmt::print("  completion order {}, outcomes of a, b, c {}\n  the group raised '{}'\n", group.order, group.outcomes,
+               raised);
   }
 
   // b is the quickest. All three spans end together: a and c were cancelled when b finished, and the
@@ -601,6 +603,11 @@ int run_lesson(int argc, char** argv) {
     const auto checking = cancel_from_outside(crunch_checking(slices, slice, checking_done), slice + slice / 2);
     fmt::print("  FIXED:  CPU loop that yields and checks: ran {}/{} slices, ended at {:.0f} ms: {}\n", checking_done,
                slices, checking.ended_ms, checking.completed ? "completed" : checking.outcome);
+    // Why 2 or 3 slices, not exactly 2: the event loop looks at its timers only between handlers, so
+    // the check after slice 2 may come before the loop has run the canceller's timer handler.
+    fmt::print(
+        "          (the cancel falls due during slice 2; the loop sees it at its first check after the event\n"
+        "          loop has run the timer's handler, which may be the check after slice 3)\n");
   }
 
   // Three tasks under a timeout of one delay: too long, short enough, and failing early. Then a

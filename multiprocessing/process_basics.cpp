@@ -650,12 +650,17 @@ int main(int argc, char** argv) {
 // checked with g++ 12 on Linux. Rebuild with `cmake --build build/default --target
 // process_basics`, and undo a change with `git checkout multiprocessing/process_basics.cpp`.
 // -------------------------------------------------------------------------------------------------
-// 1. In count_primes_in_processes, delete the parent's `::close(fds[1]);` (the line after the
-//    fork_child call), then run `build/default/multiprocessing/process_basics --jobs 2 --work 200000`.
-//    Answer: section 5 takes a full minute, then prints "processes: no spans recorded", "answered -1"
-//    for every child and "-2 primes". The children finished in milliseconds and exited with code 0,
-//    but read() sees end of file only when every write end is closed, and the parent still holds one
-//    of each: it waits for itself until its 60 s deadline. Close the ends you do not use.
+// 1. In count_primes_in_processes, the parent closes its copy of each pipe's write end with
+//    `pipe.write_end.reset();` (the line after the fork_child call). Delete that line and run
+//    `build/default/multiprocessing/process_basics --jobs 2 --work 200000`: what changes? Then put it
+//    back and, instead, keep the write ends: declare `std::vector<OwnedFd> kept_write_ends;` next to
+//    `read_ends`, and replace the line with `kept_write_ends.push_back(std::move(pipe.write_end));`.
+//    Answer: deleting the line changes nothing: `pipe` is a local of the loop, and at the end of each
+//    turn its owner (OwnedFd) closes the write end anyway. Keeping the write ends alive makes section 5
+//    take a full minute, then print "processes: no spans recorded", "answered -1" for every child and
+//    "-2 primes". The children finished in milliseconds and exited with code 0, but read() sees end
+//    of file only when every write end is closed, and the parent still holds one of each: it waits
+//    for itself until its 60 s deadline. Close the ends you do not use.
 //
 // 2. In fork_child, delete the line `std::fflush(nullptr);`, then run
 //    `build/default/multiprocessing/process_basics --jobs 2 --work 200000 | cat`.

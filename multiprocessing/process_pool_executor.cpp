@@ -130,6 +130,8 @@ long crash_worker(long) {
   std::abort();
 }
 
+// PoolFunction names a type: a pointer to a function that takes a long and returns a long (Python:
+// Callable[[int], int]). Every function a pool can run has that shape here.
 using PoolFunction = long (*)(long);
 
 struct NamedFunction {
@@ -176,6 +178,8 @@ PoolFunction function_named(std::string_view name) {
 // see it in a stub file or in help(ProcessPoolExecutor). C++ lets the definitions come later; they are
 // in section 7, after everything they need.
 
+// Python: class BrokenProcessPool(RuntimeError). The `using` line keeps runtime_error's constructor,
+// which takes the message.
 class BrokenProcessPool : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
@@ -187,7 +191,7 @@ class TaskFailed : public std::runtime_error {  // the task threw: its message, 
 // keeps every outcome in a map keyed by that number, and the handle is how you ask for it.
 struct TaskHandle {
   long id = -1;
-  friend bool operator==(const TaskHandle&, const TaskHandle&) = default;
+  friend bool operator==(const TaskHandle&, const TaskHandle&) = default;  // equal when the ids are
 };
 
 // A forward declaration: the name of a class that is defined further down (section 5, with the
@@ -910,6 +914,7 @@ int main(int argc, char** argv) {
     pool.result(doomed, 10s);
   } catch (const BrokenProcessPool& e) {
     fmt::print("  BrokenProcessPool: {}\n", e.what());
+    fmt::print("  (task numbers count every task this pool was given, the round trips of part 4 included)\n");
   }
   try {
     fmt::print("  a task already running on another worker still finishes: {}\n", pool.result(bystander, 10s));

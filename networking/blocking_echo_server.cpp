@@ -748,8 +748,9 @@ int main(int argc, char** argv) {
 // 2. Start the server without a cap, run `build/default/networking/tcp_echo_client --port 8888
 //    --clients 200 --lines 4 --pause-ms 500`, and while it runs count the server's threads with
 //    `ls /proc/$(pgrep -n blocking_echo_server)/task | wc -l`. Then count again after the client ends.
-//    Answer: 202 while the clients are connected (one per connection, plus the server's own two), 2 once
-//    they have gone. networking/tcp_echo_server serves the same 200 clients on 1 thread.
+//    Answer: 204 while the clients are connected (one per connection, plus the server's own four: main,
+//    the accept loop, the reaper, the log writer), 4 once they have gone. networking/tcp_echo_server
+//    serves the same 200 clients on one thread (plus its log writer: 2).
 //
 // Next: that was the last lesson. The README's Results section measures what you have read: coroutines,
 // threads and processes on the same workloads, and these echo servers under load (bench/bench.cpp).

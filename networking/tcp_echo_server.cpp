@@ -971,12 +971,14 @@ int main(int argc, char** argv) {
 // 2. Start the server with `--idle-timeout-ms 1000` and connect a client that never sends anything:
 //      python3 -c 'import socket; s = socket.create_connection(("127.0.0.1", 8888)); print(s.recv(100))'
 //    Answer: after about one second Python prints b'' (the server closed the connection: end of file),
-//    and the server logs "closed: idle timeout". A silent client costs a timer, not a thread.
+//    and the server logs "closed: no complete line within the idle timeout". A silent client costs a
+//    timer, not a thread.
 //
 // 3. Start the server with `--quiet`, run `build/default/networking/tcp_echo_client --port 8888
 //    --clients 200 --lines 4 --pause-ms 500`, and while it runs count the server's threads with
 //    `ls /proc/$(pgrep -n tcp_echo_server)/task | wc -l`. How many?
-//    Answer: 1. Two hundred open connections are two hundred suspended coroutines on one thread.
-//    (networking/blocking_echo_server counts 202 for the same clients.)
+//    Answer: 2: the thread that runs the io_context, and the log writer of section 11 (started even with
+//    --quiet). Two hundred open connections are two hundred suspended coroutines on one thread.
+//    (networking/blocking_echo_server counts 204 for the same clients.)
 //
 // Next: networking/tcp_echo_client.cpp: the other side, many clients on one thread, every wait bounded.

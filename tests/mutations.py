@@ -20,8 +20,8 @@ MUTATIONS = [
     mutation(
         "basics/async_vs_sync.cpp", "each coroutine blocks its thread instead of awaiting the timer",
         r"^async: every pair of tasks overlaps",
-        ("  co_await timer.async_wait(asio::use_awaitable);\n  co_return id* id;",
-         "  std::this_thread::sleep_for(delay);\n  co_return id* id;")),
+        ("  co_await timer.async_wait(asio::use_awaitable);\n  co_return (id * id);",
+         "  std::this_thread::sleep_for(delay);\n  co_return (id * id);")),
     mutation(
         "basics/async_vs_sync.cpp", "results stored in completion order, not in the task's own slot",
         r"^results come back in task order",

@@ -411,7 +411,7 @@ int main(int argc, char** argv) {
 // -------------------------------------------------------------------------------------------------
 // 1. Run `build/default/threading/locks_and_thread_safety --threads 1`. What do sections 1 and 4
 //    report for their BROKEN versions?
-//    Answer: "20000 of 20000: 0 updates lost" and "200 items for 200 names, 0 duplicates": with one
+//    Answer: "10000 of 10000: 0 updates lost" and "200 items for 200 names, 0 duplicates": with one
 //    thread the broken code gives the right answer, which is why races slip through tests run on one
 //    thread. (Section 5 always uses two threads, so its deadlocks remain.)
 //

@@ -1,6 +1,6 @@
 // sync_primitives: C++20's small coordination tools, each doing one job a mutex would do badly.
 //
-// What you will see: five short demos, each with a timeline.
+// What you will see: six short demos, each with a timeline.
 //   1. std::counting_semaphore lets at most `--limit` of `--workers` threads into a section at once:
 //      the spans stack at most `--limit` deep, and the lesson prints the deepest stack it saw.
 //   2. std::latch as a rendezvous: threads arrive at staggered times and all pass together the moment
@@ -165,10 +165,10 @@ LatchRun latch_demo(int workers, std::chrono::milliseconds stagger, pg::Timeline
 // its count. Iterative algorithms use it: every worker computes its slice of step p, the completion
 // step combines the slices (or swaps buffers), then everyone starts step p+1 from a consistent state.
 //
-// Here each worker adds (its id + 1) x (phase + 1) to its own slot in `partial`, and the completion
-// step sums the slots into `totals[phase]`. Reading the other workers' slots is safe only because the
-// barrier guarantees they have all finished writing and none has started the next phase. The
-// completion function must be noexcept: an exception from it would have nowhere to go.
+// Phases count from 1, as the chart shows them. In phase p each worker writes (its id + 1) x p to its
+// own slot in `partial`, and the completion step after it sums the slots into the phase's total. Reading the other
+// workers' slots is safe only because the barrier guarantees they have all finished writing and none has started the
+// next phase. The completion function must be noexcept: an exception from it would have nowhere to go.
 
 struct BarrierRun {
   std::vector<long> totals;                          // one per phase, computed by the completion step
@@ -179,9 +179,9 @@ struct BarrierRun {
 BarrierRun barrier_demo(int workers, int phases, std::chrono::milliseconds work, pg::Timeline& timeline) {
   BarrierRun run;
   std::vector<long> partial(static_cast<std::size_t>(workers), 0);
-  int phase = 0;  // written only by the completion step, read by workers after the barrier released them
+  int phase = 1;  // the phase that just ended; changed only by the completion step, between phases
   auto between_phases = [&]() noexcept {
-    auto span = timeline.scope(fmt::format("completion step {}", phase));
+    auto span = timeline.scope(fmt::format("completion step after phase {}", phase));
     long sum = 0;
     for (long p : partial) sum += p;
     run.totals.push_back(sum);
@@ -193,12 +193,12 @@ BarrierRun barrier_demo(int workers, int phases, std::chrono::milliseconds work,
   std::vector<std::jthread> threads;
   for (int id = 0; id < workers; ++id) {
     threads.emplace_back([&, id] {
-      for (int p = 0; p < phases; ++p) {
+      for (int p = 1; p <= phases; ++p) {
         {
           auto span = timeline.scope(fmt::format("phase {} worker {}", p, id));
           // Uneven work (worker id takes a bit longer), so the early finishers visibly wait.
           std::this_thread::sleep_for(work + id * work / 4);
-          partial[static_cast<std::size_t>(id)] = static_cast<long>(id + 1) * (p + 1);
+          partial[static_cast<std::size_t>(id)] = static_cast<long>(id + 1) * p;
         }
         sync.arrive_and_wait();  // the last to arrive runs between_phases(), then all go on
       }
@@ -447,8 +447,8 @@ int main(int argc, char** argv) {
   auto barrier_run = barrier_demo(workers, phases, work, phased);
   phased.print(40);
   trace.add(phased);
-  // What the totals mean: in phase p (counting from 1), worker w writes (w + 1) x p, so the completion
-  // step, summing every slot, expects p x (1 + 2 + ... + workers).
+  // What the totals mean: in phase p (counting from 1, as the chart does), worker w writes (w + 1) x p, so the
+  // completion step, summing every slot, expects p x (1 + 2 + ... + workers).
   std::vector<long> expected_totals;
   for (int p = 1; p <= phases; ++p) expected_totals.push_back(static_cast<long>(p) * workers * (workers + 1) / 2);
   fmt::print("  completion step ran {} times (once per phase)\n", barrier_run.completions);

@@ -63,19 +63,19 @@ TEST_CASE("barrier: phases never interleave and the completion step runs once pe
   CHECK(run.completions == phases);
   REQUIRE(run.totals.size() == static_cast<std::size_t>(phases));
   REQUIRE(run.completion_at.size() == static_cast<std::size_t>(phases));
-  // Worker id writes (id + 1) x (phase + 1): the step saw every worker's value for *this* phase.
+  // In phase p (from 1), worker id writes (id + 1) x p: the step saw every worker's value for *this* phase.
   for (int p = 0; p < phases; ++p) CHECK(run.totals[static_cast<std::size_t>(p)] == 10L * (p + 1));
 
-  // Sort the work spans by phase (their names say "phase P worker W").
+  // Sort the work spans by phase (their names say "phase P worker W", P counting from 1).
   std::vector<std::vector<pg::Span>> by_phase(static_cast<std::size_t>(phases));
   std::vector<pg::Span> steps;
   for (const auto& s : timeline.spans()) {
     int p = -1;
     int w = -1;
     if (std::sscanf(s.name.c_str(), "phase %d worker %d", &p, &w) == 2) {
-      REQUIRE(p >= 0);
-      REQUIRE(p < phases);
-      by_phase[static_cast<std::size_t>(p)].push_back(s);
+      REQUIRE(p >= 1);
+      REQUIRE(p <= phases);
+      by_phase[static_cast<std::size_t>(p - 1)].push_back(s);
     } else {
       steps.push_back(s);
     }
