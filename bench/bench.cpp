@@ -992,7 +992,8 @@ int main(int argc, char** argv) {
   std::string blocking_server = (build_dir / "networking" / "blocking_echo_server").string();
   std::string async_server = (build_dir / "networking" / "tcp_echo_server").string();
   std::string python = find_in_path("python3");
-  std::string python_server = (build_dir / BENCH_SOURCE_IN_BUILD / "asyncio_echo_server.py").lexically_normal().string();
+  std::string python_server =
+      (build_dir / BENCH_SOURCE_IN_BUILD / "asyncio_echo_server.py").lexically_normal().string();
 
   pg::Flags flags("bench",
                   "Runs the same workloads across coroutines, threads and processes and prints what each costs.");
