@@ -387,6 +387,10 @@ int main(int argc, char** argv) {
   trace.add(serial);
   fmt::print("  counter {} of {} ({} updates lost); up to {} handler at once, on threads {}\n", serial_run.counter,
              handlers, handlers - serial_run.counter, serial_run.peak_inside, serial_run.threads);
+  if (threads > 1)
+    fmt::print(
+        "  (thread numbers are the timelines': 1 is main, every other thread gets the next number the first\n"
+        "  time it records a span, so the second run's new threads have new numbers)\n");
 
   if (!trace.write()) return 1;
   fmt::print(

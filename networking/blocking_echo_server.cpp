@@ -452,7 +452,9 @@ class BlockingEchoServer {
         connection.id = id;
         connection.fd = fd;
         try {
-          // The thread gets a pointer to its list node: std::list nodes never move.
+          // The thread gets a pointer to its list node. That is safe because std::list nodes never move
+          // when others are added or removed; a std::vector moves its elements as it grows, and the
+          // pointer would then point at freed memory.
           connection.thread = std::thread([this, c = &connection, peer] { run_connection(*c, peer); });
           ++served_;
           message = fmt::format("connection {} from {}: opened, {} open", id, peer, open + 1);

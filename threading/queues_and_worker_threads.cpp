@@ -134,7 +134,8 @@ struct Job {
 struct Outcome {
   int job = 0;
   int worker = 0;  // which worker processed it (0, 1, ...)
-  int thread = 0;  // that worker's thread on the timeline (pg::thread_number(): 1 is main, workers 2, 3, ...)
+  int thread = 0;  // that worker's thread on the timeline (pg::thread_number(): 1 is main; the others are
+                   // numbered in the order they first record a span, so worker 0 need not be thread 2)
   std::optional<int> result;
   std::string error;  // set when the job threw
 };
