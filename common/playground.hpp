@@ -209,8 +209,14 @@ class Timeline {
       label_width = std::max(label_width, all[i].name.size());
     const int own_pid = static_cast<int>(::getpid());
 
-    std::string out = fmt::format("  {}: {} span{} over {:.1f} ms, one column = {:.1f} ms\n", name_, all.size(),
-                                  all.size() == 1 ? "" : "s", total, column);
+    // Short runs are told in microseconds, so that no column reads "0.0 ms".
+    const auto duration_text = [](double milliseconds) {
+      return milliseconds >= 1.0   ? fmt::format("{:.1f} ms", milliseconds)
+             : milliseconds >= 0.1 ? fmt::format("{:.0f} us", milliseconds * 1000)
+                                   : fmt::format("{:.1f} us", milliseconds * 1000);
+    };
+    std::string out = fmt::format("  {}: {} span{} over {}, one column = {}\n", name_, all.size(),
+                                  all.size() == 1 ? "" : "s", duration_text(total), duration_text(column));
     for (std::size_t i = 0; i < all.size() && i < max_lanes; ++i) {
       const Span& s = all[i];
       const double from = ms(s.start - origin_);

@@ -108,6 +108,15 @@ TEST_CASE("timeline: the chart has one lane per span, in start order, and caps l
   CHECK(second != std::string::npos);
   CHECK(first < second);
   CHECK(timeline.render(1, 10).find("... and 1 more spans") != std::string::npos);
+  // A run shorter than a millisecond is told in microseconds, never as "one column = 0.0 ms".
+  pg::Timeline quick("quick");
+  const auto q0 = quick.origin();
+  quick.add({"a", q0, q0 + 40us, ::getpid(), 1, 1});
+  quick.add({"b", q0 + 40us, q0 + 80us, ::getpid(), 1, 1});
+  CHECK(quick.render(20, 10).find("quick: 2 spans over 80.0 us, one column = 8.0 us") != std::string::npos);
+  pg::Timeline medium("medium");
+  medium.add({"a", medium.origin(), medium.origin() + 500us, ::getpid(), 1, 1});
+  CHECK(medium.render(20, 10).find("medium: 1 span over 500 us, one column = 50.0 us") != std::string::npos);
 }
 
 TEST_CASE("timeline: a span survives the trip through its text form", "[timeline]") {
