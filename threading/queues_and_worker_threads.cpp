@@ -324,6 +324,10 @@ int main(int argc, char** argv) {
   fmt::print("  at most {} items waited in the queue; the producer needed {:.0f} ms to put {} items:\n", bp.max_waiting,
              bp.producer_ms, items);
   fmt::print("  once the queue was full, each put() waited for the consumer to take one\n");
+  fmt::print(
+      "  (up to {} puts may return at once although only {} fit: the consumer may take item 0 as soon as\n"
+      "  it arrives, leaving room for items 1 to {} before a put() has to wait)\n",
+      capacity + 1, capacity, capacity);
 
   if (!trace.write()) return 1;
   fmt::print(
