@@ -41,8 +41,9 @@ if(Asio_FOUND AND NOT TARGET Asio::Asio)
   # (coroutine frames, operation state) in such a variable, so on an io_context run by several threads
   # one thread frees memory into another thread's cache: tcp_echo_server --threads 2 under 250 clients
   # crashed (segfault, double free) or hung in 10 runs out of 10 (clang 16 with Asio 1.30 or 1.38, -O2;
-  # never at -O0, with g++ or with clang 19; ThreadSanitizer names the race). ASIO_DISABLE_THREAD_KEYWORD_EXTENSION makes Asio reach that cache through
-  # pthread_getspecific(), a call the optimiser cannot keep across a co_await, and the crash is gone.
+  # never at -O0, with g++ or with clang 19; ThreadSanitizer names the race).
+  # ASIO_DISABLE_THREAD_KEYWORD_EXTENSION makes Asio reach that cache through pthread_getspecific(), a
+  # call the optimiser cannot keep across a co_await, and the crash is gone.
   # (By hand: add -DASIO_DISABLE_THREAD_KEYWORD_EXTENSION to the clang++ command.)
   if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 17)
     set_property(TARGET Asio::Asio APPEND PROPERTY INTERFACE_COMPILE_DEFINITIONS "ASIO_DISABLE_THREAD_KEYWORD_EXTENSION")

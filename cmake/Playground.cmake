@@ -17,6 +17,12 @@ add_library(playground_warnings INTERFACE)
 target_compile_options(playground_warnings INTERFACE -Wall -Wextra -Wpedantic -Wshadow
                        $<$<BOOL:${PLAYGROUND_WERROR}>:-Werror>)
 
+# The source folder as seen from the build folder ("../.." for build/<preset>). Programs that need a file
+# of the source tree are given its path relative to the build folder and find it from their own path,
+# so no absolute path is compiled in: every checkout compiles the same objects, and ccache serves a
+# fresh clone.
+file(RELATIVE_PATH PLAYGROUND_SOURCE_FROM_BUILD "${PROJECT_BINARY_DIR}" "${PROJECT_SOURCE_DIR}")
+
 # The shared header (common/playground.hpp) and the libraries every lesson uses.
 add_library(playground_common INTERFACE)
 target_include_directories(playground_common INTERFACE ${PROJECT_SOURCE_DIR}/common)
@@ -36,13 +42,11 @@ function(playground_lesson name)
     target_include_directories(${test_target} PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_SOURCE_DIR}/tests)
     # The lesson's program (a test runs it for flags, exit codes, signals) and tests/trace_check.py, as
     # paths relative to the build folder: tests/support.hpp finds them from the test program's own path
-    # (LESSON_BINARY, TRACE_CHECK_SCRIPT). No absolute path is compiled in, so every checkout compiles
-    # the same objects and ccache serves a fresh clone.
-    file(RELATIVE_PATH source_from_build "${PROJECT_BINARY_DIR}" "${PROJECT_SOURCE_DIR}")
+    # (LESSON_BINARY, TRACE_CHECK_SCRIPT).
     target_compile_definitions(${test_target} PRIVATE PLAYGROUND_NO_MAIN
                                LESSON_IN_BUILD="$<PATH:RELATIVE_PATH,$<TARGET_FILE:${name}>,${PROJECT_BINARY_DIR}>"
                                PYTHON3_EXECUTABLE="${Python3_EXECUTABLE}"
-                               TRACE_CHECK_SCRIPT_IN_BUILD="${source_from_build}/tests/trace_check.py")
+                               TRACE_CHECK_SCRIPT_IN_BUILD="${PLAYGROUND_SOURCE_FROM_BUILD}/tests/trace_check.py")
     set_target_properties(${test_target} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
     add_dependencies(${test_target} ${name})
     # Test names are prefixed with the lesson's name, so two lessons may use the same TEST_CASE name.
