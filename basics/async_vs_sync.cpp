@@ -120,11 +120,10 @@ int main(int argc, char** argv) {
   flags.add("--tasks", tasks, "number of tasks in sections 1 and 2", 1, 1'000);
   flags.add("--delay-ms", delay_ms, "how long each task waits, in milliseconds", 0, 10'000);
   flags.add("--many", many, "number of coroutines in section 3, about 1.2 KB each (0 skips it)", 0, 100'000);
-  std::string trace_path;
-  flags.add("--trace", trace_path, "also write the timelines to this file for a trace viewer (ui.perfetto.dev)");
-  if (auto status = flags.parse(argc, argv)) return *status;
   pg::TraceFile trace;
-  if (auto status = trace.open(trace_path)) return *status;
+  trace.add_flags(flags);  // --trace FILE and --html FILE
+  if (auto status = flags.parse(argc, argv)) return *status;
+  if (auto status = trace.open()) return *status;
   const std::chrono::milliseconds delay(delay_ms);
 
   pg::banner(fmt::format("1. Blocking: {} tasks x {} ms, one after another", tasks, delay_ms));

@@ -4,6 +4,11 @@
 #   Debian 12 / Ubuntu 24.04:  bash cmake/install-dependencies.sh           (uses sudo when not root)
 #   ... and clang 16 too:      bash cmake/install-dependencies.sh --clang   (for the `clang` and
 #                              `asio-1.38-clang` presets; Debian 12's clang-16 package)
+#   ... and a headless browser: bash cmake/install-dependencies.sh --browser (Chromium, for the test that
+#                              checks the `--html` timeline page; without it that test prints SKIPPED)
+#   ... and debugging tools:   bash cmake/install-dependencies.sh --debug-tools (gdb, strace, perf:
+#                              docs/debugging.md)
+# Options can be combined: bash cmake/install-dependencies.sh --clang --browser
 #
 # Other systems: README.md, "Where it runs", lists the same packages for Fedora, Arch and Homebrew.
 # Linux only (fork, robust process-shared mutexes, /proc); on macOS or Windows use a Linux VM or WSL2.
@@ -20,11 +25,14 @@ packages=(
   python3        # the networking interoperability tests talk to Python's asyncio
 )
 
-case "${1:-}" in
-  "") ;;
-  --clang) packages+=(clang-16) ;;  # clang 16 with the system's libstdc++
-  *) echo "usage: bash cmake/install-dependencies.sh [--clang]" >&2; exit 2 ;;
-esac
+for option in "$@"; do
+  case "$option" in
+    --clang) packages+=(clang-16) ;;                   # clang 16 with the system's libstdc++
+    --browser) packages+=(chromium-headless-shell) ;;  # Chromium without a window, for tests/browser_check.py
+    --debug-tools) packages+=(gdb strace linux-perf) ;;  # docs/debugging.md (perf: Debian's name)
+    *) echo "usage: bash cmake/install-dependencies.sh [--clang] [--browser] [--debug-tools]" >&2; exit 2 ;;
+  esac
+done
 
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "install-dependencies: this script uses apt-get (Debian/Ubuntu)." >&2

@@ -5,7 +5,8 @@
 //   pg::Flags      parses `--name value` flags, answers --help, rejects bad input with exit status 2.
 //   pg::Timeline   records named spans (who ran when, on which thread and process) from any thread,
 //                  and prints them as a text chart; tests read the same spans to check overlap and order.
-//   pg::TraceFile  writes timelines for a trace viewer (`--trace FILE`, Chrome trace event format).
+//   pg::TraceFile  writes timelines for a trace viewer (`--trace FILE`, Chrome trace event format) and
+//                  as a web page that draws them (`--html FILE`, timeline_page.hpp).
 //   pg::process_cpu_time, pg::load_average  say how many cores a run really got, so a lesson can
 //                  explain a speedup below the ideal.
 //
@@ -16,6 +17,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
@@ -32,9 +34,12 @@
 #include <utility>
 #include <vector>
 
+#include <errno.h>  // program_invocation_short_name (glibc): the page's title
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "timeline_page.hpp"
 
 namespace pg {
 
@@ -297,34 +302,50 @@ inline std::string json_escape(std::string_view text) {
 // `--trace FILE` writes the timelines in the Chrome trace event format, which Perfetto
 // (ui.perfetto.dev) and chrome://tracing open: drag the file onto the page. Each span becomes one
 // complete event ("ph":"X") in its real process and thread lane; the timeline's name is the category.
+// `--html FILE` writes the same spans as a web page that draws them, offline (timeline_page.hpp).
 //
 //   pg::TraceFile trace;
-//   if (auto status = trace.open(trace_path)) return *status;  // before any work: a bad path exits 2
+//   trace.add_flags(flags);                        // --trace FILE and --html FILE
+//   if (auto status = trace.open()) return *status; // before any work: a bad path exits 2
 //   ...
-//   trace.add(timeline);                                       // after each section
-//   trace.write();                                             // once, at the end
+//   trace.add(timeline);                            // after each section
+//   trace.write();                                  // once, at the end
+class Flags;
+
 class TraceFile {
  public:
-  // Open `path` for writing now, so an unwritable path fails before the lesson does any work. An empty
-  // path means "no trace". Returns the exit status (2) and prints why when the file cannot be written.
-  [[nodiscard]] std::optional<int> open(const std::string& path) {
-    if (path.empty()) return std::nullopt;
-    file_ = std::fopen(path.c_str(), "w");
-    if (file_ == nullptr) {
-      fmt::print(stderr, "cannot write trace file '{}': {}\n", path, std::strerror(errno));
-      return 2;
-    }
-    path_ = path;
-    return std::nullopt;
-  }
   TraceFile() = default;
   TraceFile(const TraceFile&) = delete;
   TraceFile& operator=(const TraceFile&) = delete;
   ~TraceFile() {
-    if (file_ != nullptr) std::fclose(file_);
+    for (auto& out : outputs_)
+      if (out.file != nullptr) std::fclose(out.file);
   }
 
-  [[nodiscard]] bool enabled() const { return file_ != nullptr; }
+  // The lesson's `--trace FILE` and `--html FILE` flags, read into this object (defined after Flags).
+  void add_flags(Flags& flags);
+
+  // Open the files named by the flags now, so an unwritable path fails before the lesson does any work.
+  // Empty paths mean "no file". Returns the exit status (2) and prints why when a file cannot be written.
+  [[nodiscard]] std::optional<int> open() {
+    for (auto& out : outputs_) {
+      if (out.path.empty()) continue;
+      out.file = std::fopen(out.path.c_str(), "w");
+      if (out.file == nullptr) {
+        fmt::print(stderr, "cannot write file '{}': {}\n", out.path, std::strerror(errno));
+        return 2;
+      }
+    }
+    return std::nullopt;
+  }
+  // The same, for a trace file named in code (tests).
+  [[nodiscard]] std::optional<int> open(const std::string& trace_path, const std::string& html_path = "") {
+    outputs_[0].path = trace_path;
+    outputs_[1].path = html_path;
+    return open();
+  }
+
+  [[nodiscard]] bool enabled() const { return outputs_[0].file != nullptr || outputs_[1].file != nullptr; }
 
   void add(const Timeline& timeline) {
     if (!enabled()) return;
@@ -378,16 +399,27 @@ class TraceFile {
   bool write() {
     if (!enabled()) return true;
     const std::string text = json();
-    const bool ok = std::fwrite(text.data(), 1, text.size(), file_) == text.size() && std::fclose(file_) == 0;
-    file_ = nullptr;
-    if (ok) {
-      fmt::print("\ntrace: {} spans written to {} (open it in ui.perfetto.dev or chrome://tracing)\n", entries_.size(),
-                 path_);
-    } else {
-      fmt::print(stderr, "writing trace file '{}' failed\n", path_);
+    bool all_ok = true;
+    for (std::size_t i = 0; i < outputs_.size(); ++i) {
+      Output& out = outputs_[i];
+      if (out.file == nullptr) continue;
+      const std::string content = i == 0 ? text : timeline_page(program_invocation_short_name, text);
+      const bool ok = std::fwrite(content.data(), 1, content.size(), out.file) == content.size();
+      const bool closed = std::fclose(out.file) == 0;
+      out.file = nullptr;
+      if (ok && closed) {
+        if (i == 0)
+          fmt::print("\ntrace: {} spans written to {} (open it in ui.perfetto.dev or chrome://tracing)\n",
+                     entries_.size(), out.path);
+        else
+          fmt::print("\nhtml: {} spans drawn in {} (open it in any browser, offline)\n", entries_.size(), out.path);
+      } else {
+        fmt::print(stderr, "writing file '{}' failed\n", out.path);
+        all_ok = false;
+      }
     }
     std::fflush(stdout);
-    return ok;
+    return all_ok;
   }
 
  private:
@@ -396,8 +428,11 @@ class TraceFile {
     Span span;
   };
 
-  std::FILE* file_ = nullptr;
-  std::string path_;
+  struct Output {
+    std::string path;
+    std::FILE* file = nullptr;
+  };
+  std::array<Output, 2> outputs_;  // [0] the trace file, [1] the page
   std::vector<Entry> entries_;
 };
 
@@ -529,5 +564,10 @@ class Flags {
   std::string about_;
   std::vector<Flag> flags_;
 };
+
+inline void TraceFile::add_flags(Flags& flags) {
+  flags.add("--trace", outputs_[0].path, "also write the timelines to this file for a trace viewer (ui.perfetto.dev)");
+  flags.add("--html", outputs_[1].path, "also draw the timelines in this web page (opens offline in any browser)");
+}
 
 }  // namespace pg

@@ -141,3 +141,16 @@ TEST_CASE("json_escape: quotes, backslashes and control characters are escaped",
   CHECK(pg::json_escape("C:\\tmp") == "C:\\\\tmp");
   CHECK(pg::json_escape("tab\there\nline") == "tab\\u0009here\\u000aline");
 }
+
+TEST_CASE("html page: the trace's JSON is embedded whole, and a span name cannot end the script", "[trace]") {
+  const std::string json = fmt::format(R"({{"traceEvents":[{{"name":"{}","cat":"c","ph":"X","ts":0,"dur":5,"pid":1,"tid":1}}]}})",
+                                       pg::json_escape("</script><b>odd</b>"));
+  const std::string page = pg::timeline_page("lesson <1>", json);
+  // Exactly two "</script" in the page: the end of the data element and the end of the drawing script.
+  std::size_t count = 0;
+  for (auto at = page.find("</script"); at != std::string::npos; at = page.find("</script", at + 1)) ++count;
+  CHECK(count == 2);
+  CHECK(page.find(R"(<\/script><b>odd<\/b>)") != std::string::npos);  // the name, escaped the JSON way
+  CHECK(page.find("<title>lesson &lt;1> timelines</title>") != std::string::npos);
+  CHECK(page.find("data-drawn-spans") != std::string::npos);
+}
