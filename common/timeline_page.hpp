@@ -29,16 +29,20 @@ inline std::string timeline_page(std::string_view title, std::string_view trace_
   }
   std::string safe_title;
   for (char c : title) {
-    if (c == '<') safe_title += "&lt;";
-    else if (c == '&') safe_title += "&amp;";
-    else safe_title += c;
+    if (c == '<')
+      safe_title += "&lt;";
+    else if (c == '&')
+      safe_title += "&amp;";
+    else
+      safe_title += c;
   }
 
   std::string page = R"page(<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<title>)page" + safe_title + R"page( timelines</title>
+<title>)page" + safe_title +
+                     R"page( timelines</title>
 <style>
   body { font: 14px system-ui, sans-serif; margin: 24px; color: #222; background: #fff; }
   h1 { font-size: 20px; margin: 0 0 4px; }
@@ -50,11 +54,13 @@ inline std::string timeline_page(std::string_view title, std::string_view trace_
 </style>
 </head>
 <body>
-<h1>)page" + safe_title + R"page( timelines</h1>
+<h1>)page" + safe_title +
+                     R"page( timelines</h1>
 <p class="note">One chart per timeline, one lane per span (task, job or thread), times in ms from the
 chart's first span, every chart on the same scale. Hover over a bar for its name, thread and times. Colour: the thread that ran it.</p>
 <div id="charts"></div>
-<script type="application/json" id="trace">)page" + data + R"page(</script>
+<script type="application/json" id="trace">)page" +
+                     data + R"page(</script>
 <script>
 "use strict";
 const trace = JSON.parse(document.getElementById("trace").textContent);

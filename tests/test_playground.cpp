@@ -143,8 +143,9 @@ TEST_CASE("json_escape: quotes, backslashes and control characters are escaped",
 }
 
 TEST_CASE("html page: the trace's JSON is embedded whole, and a span name cannot end the script", "[trace]") {
-  const std::string json = fmt::format(R"({{"traceEvents":[{{"name":"{}","cat":"c","ph":"X","ts":0,"dur":5,"pid":1,"tid":1}}]}})",
-                                       pg::json_escape("</script><b>odd</b>"));
+  const std::string json =
+      fmt::format(R"({{"traceEvents":[{{"name":"{}","cat":"c","ph":"X","ts":0,"dur":5,"pid":1,"tid":1}}]}})",
+                  pg::json_escape("</script><b>odd</b>"));
   const std::string page = pg::timeline_page("lesson <1>", json);
   // Exactly two "</script" in the page: the end of the data element and the end of the drawing script.
   std::size_t count = 0;
