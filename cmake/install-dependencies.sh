@@ -8,6 +8,8 @@
 #                              checks the `--html` timeline page; without it that test prints SKIPPED)
 #   ... and debugging tools:   bash cmake/install-dependencies.sh --debug-tools (gdb, strace, perf:
 #                              docs/debugging.md)
+#   ... and the watcher's:     bash cmake/install-dependencies.sh --watch (inotifywait, so that
+#                              exercises/tools/watch.sh sees saves at once; tmux for its test)
 # Options can be combined: bash cmake/install-dependencies.sh --clang --browser
 #
 # Other systems: README.md, "Where it runs", lists the same packages for Fedora, Arch and Homebrew.
@@ -30,7 +32,8 @@ for option in "$@"; do
     --clang) packages+=(clang-16) ;;                   # clang 16 with the system's libstdc++
     --browser) packages+=(chromium-headless-shell) ;;  # Chromium without a window, for tests/browser_check.py
     --debug-tools) packages+=(gdb strace linux-perf) ;;  # docs/debugging.md (perf: Debian's name)
-    *) echo "usage: bash cmake/install-dependencies.sh [--clang] [--browser] [--debug-tools]" >&2; exit 2 ;;
+    --watch) packages+=(inotify-tools tmux) ;;           # exercises/tools/watch.sh: file events; its test
+    *) echo "usage: bash cmake/install-dependencies.sh [--clang] [--browser] [--debug-tools] [--watch]" >&2; exit 2 ;;
   esac
 done
 
