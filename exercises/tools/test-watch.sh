@@ -19,11 +19,15 @@ failed=0
 ok() { echo "ok    $1"; passed=$((passed + 1)); }
 fail() { echo "FAIL  $1"; [ -n "${2:-}" ] && printf '%s\n' "$2" | tail -n 40 | sed 's/^/      /'; failed=$((failed + 1)); }
 
+# The watcher's memory of hints shown, fresh for this test.
+export PLAYGROUND_WATCH_STATE
+PLAYGROUND_WATCH_STATE=$(mktemp -d)
+
 # 1. An unsolved exercise.
 out=$(bash exercises/tools/watch.sh --once exact_counter 2>&1)
 status=$?
 if [ "$status" -eq 1 ] && grep -q '^exact_counter: still wrong' <<<"$out" && grep -q 'visits' <<<"$out" &&
-   grep -q '^Hint [0-9]:' <<<"$out"; then
+   grep -q '^Hint 1:' <<<"$out"; then
   ok "--once on the unsolved exercise: exit 1, the test's message and a hint"
 else
   fail "--once on the unsolved exercise (exit $status)" "$out"
@@ -40,7 +44,7 @@ fi
 
 # A scratch copy of the sources (not the build folders), where steps 3 and 4 may edit exercises.
 scratch=$(mktemp -d)
-trap 'tmux kill-session -t watch-test 2>/dev/null; rm -rf "$scratch"' EXIT
+trap 'tmux kill-session -t watch-test 2>/dev/null; rm -rf "$scratch" "$PLAYGROUND_WATCH_STATE"' EXIT
 mkdir -p "$scratch/repo"
 tar -C "$root" --exclude=./build --exclude=./.git -cf - . | tar -C "$scratch/repo" -xf -
 copy=$scratch/repo/exercises/threading/exact_counter.cpp

@@ -17,7 +17,8 @@
 #
 # Run it from anywhere in the repository; it builds into build/exercises (and build/exercises-tsan,
 # build/exercises-asan) with the presets of CMakePresets.json. Hints already shown are remembered in
-# build/exercises/watch/, so --once shows each time the first hint not yet shown.
+# build/exercises/watch/ (or $PLAYGROUND_WATCH_STATE), so --once shows each time the first hint not yet
+# shown.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root" || exit 2
@@ -62,7 +63,7 @@ print_hint() {
   ' "$1"
 }
 
-state_dir=build/exercises/watch
+state_dir=${PLAYGROUND_WATCH_STATE:-build/exercises/watch}  # hints shown, exercises solved
 hints_shown() { cat "$state_dir/$1.hints" 2>/dev/null || echo 0; }
 show_next_hint() {  # name source
   local shown total
