@@ -60,9 +60,14 @@ if ! grep -q '++counter;' "$copy" || grep -q 'counter.store' "$copy"; then
 else
   out=$(bash "$scratch/repo/exercises/tools/watch.sh" --once exact_counter 2>&1)
   status=$?
+  # Usually every plain run passes and ThreadSanitizer reports the race; on a busy machine a plain run
+  # may lose updates first (the race is real), which the many runs are there to catch. Either way: unsolved.
   if [ "$status" -eq 1 ] && grep -q 'passed [0-9]* of [0-9]* runs; now under ThreadSanitizer' <<<"$out" &&
      grep -q 'ThreadSanitizer reports a problem' <<<"$out" && grep -q 'data race' <<<"$out"; then
     ok "--once on a plain-int fix: every plain run passes, ThreadSanitizer's data race makes it unsolved"
+  elif [ "$status" -eq 1 ] && grep -Eq 'still wrong \(run [0-9]+ of up to [0-9]+ failed' <<<"$out" &&
+       grep -q 'were lost' <<<"$out"; then
+    ok "--once on a plain-int fix: unsolved ($(grep -o 'run [0-9]* of up to [0-9]* failed' <<<"$out"), lost updates seen)"
   else
     fail "--once on a plain-int fix (exit $status)" "$out"
   fi
