@@ -12,7 +12,7 @@
 #                              exercises/tools/watch.sh sees saves at once; tmux for its test)
 # Options can be combined: bash cmake/install-dependencies.sh --clang --browser
 #
-# Other systems: README.md, "Where it runs", lists the same packages for Fedora, Arch and Homebrew.
+# Other systems: docs/where-it-runs.md lists the same packages for Fedora, Arch and Homebrew.
 # Linux only (fork, robust process-shared mutexes, /proc); on macOS or Windows use a Linux VM or WSL2.
 set -euo pipefail
 
@@ -40,7 +40,7 @@ done
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "install-dependencies: this script uses apt-get (Debian/Ubuntu)." >&2
   echo "Elsewhere install: a C++20 compiler, cmake >= 3.25, ninja, ccache, asio, fmt, catch2, python3" >&2
-  echo "(README.md, \"Where it runs\", has the commands for Fedora, Arch and Homebrew)." >&2
+  echo "(docs/where-it-runs.md has the commands for Fedora, Arch and Homebrew)." >&2
   exit 1
 fi
 
