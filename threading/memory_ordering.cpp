@@ -97,8 +97,8 @@ struct Observed {
 // release/acquire (a release store may be passed by a later acquire load of ANOTHER variable). It
 // forbids it for seq_cst: all four operations are then in one order every thread agrees on, and
 // whichever store is first in it is seen. On x86 g++ compiles a seq_cst store as `xchg`, which
-// waits for the store buffer to drain; a seq_cst fence between store and load (`mfence`) does the
-// same. ARM and POWER show this outcome too (their buffers are even looser); no common processor
+// waits for the store buffer to drain; a seq_cst fence between store and load (g++ emits a locked
+// instruction, `lock or`) does the same. ARM and POWER show this outcome too (their buffers are even looser); no common processor
 // hides it, because a store buffer is what makes stores cheap.
 
 template <Order order>
@@ -419,11 +419,12 @@ int main(int argc, char** argv) {
 // checked with g++ 12 on Linux x86-64. Rebuild with `cmake --build build/default --target
 // memory_ordering`, and undo a change with `git checkout threading/memory_ordering.cpp`.
 // -------------------------------------------------------------------------------------------------
-// 1. Run it under `taskset -c 0 build/default/threading/memory_ordering --rounds 200000` (both
-//    threads pinned to one core). What does SB relaxed count, and what does the cores column say?
-//    Answer: 0 in every row and cores about 1.00. One core runs one thread at a time, and a thread
-//    always sees its own core's store buffer, so store buffering needs two cores running at once.
-//    A test that "never saw a problem" on one core proved nothing about two.
+// 1. Run `taskset -c 0 build/default/threading/memory_ordering --rounds 20000` (both threads
+//    pinned to one core; slow, since every round now needs the two threads to take turns). What do
+//    the SB rows count, and what does the cores column say?
+//    Answer: 0 in every row, and cores at most 1.00. One core runs one thread at a time, and a
+//    thread always sees its own core's store buffer, so store buffering needs two cores running at
+//    once. A test that "never saw a problem" on one core proved nothing about two.
 //
 // 2. In SpinLock::lock, replace `locked_.exchange(true, std::memory_order_acquire)` with
 //    `locked_.exchange(true, std::memory_order_relaxed)`, and run `build/default/threading/memory_ordering

@@ -10,8 +10,9 @@
 // unlock). The lock still lets in one thread at a time, and on x86 every count comes out right, but
 // nothing orders one owner's writes before the next owner's reads: by the C++ rules the plain counter
 // in the test is a data race, ThreadSanitizer reports it, and an ARM processor may really show it.
-// Checking the flag a second time just before the store fails even without ThreadSanitizer: the gap
-// is smaller, not gone.
+// Checking the flag a second time just before the store is no fix either: the gap between the
+// check and the store is smaller, not gone, so two threads still get in now and then, more rarely
+// than a test can promise to catch. Only one indivisible step closes it.
 
 #include <fmt/format.h>
 
