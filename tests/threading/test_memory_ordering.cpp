@@ -25,7 +25,7 @@ constexpr bool under_thread_sanitizer = false;
 
 long total(const LitmusResult& r) { return r.count(0, 0) + r.count(0, 1) + r.count(1, 0) + r.count(1, 1); }
 
-constexpr long forbidden_rounds = under_thread_sanitizer ? 50'000 : 200'000;
+constexpr long forbidden_rounds = under_thread_sanitizer ? 20'000 : 200'000;
 
 }  // namespace
 
