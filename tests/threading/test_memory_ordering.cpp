@@ -25,12 +25,12 @@ constexpr bool under_thread_sanitizer = false;
 
 long total(const LitmusResult& r) { return r.count(0, 0) + r.count(0, 1) + r.count(1, 0) + r.count(1, 1); }
 
-constexpr long forbidden_rounds = under_thread_sanitizer ? 20'000 : 200'000;
+constexpr long forbidden_rounds = under_thread_sanitizer ? 20'000 : 100'000;
 
 }  // namespace
 
 TEST_CASE("SB with seq_cst, or a seq_cst fence: r1 == r2 == 0 is never seen", "[threading]") {
-  const test_support::Watchdog watchdog(std::chrono::seconds(50), "SB seq_cst");
+  const test_support::Watchdog watchdog(std::chrono::seconds(55), "SB seq_cst");
   pg::Timeline timeline("litmus");
   const auto seq_cst = store_buffering<Order::seq_cst>(forbidden_rounds, timeline);
   const auto fence = store_buffering<Order::seq_cst_fence>(forbidden_rounds, timeline);
@@ -43,7 +43,7 @@ TEST_CASE("SB with seq_cst, or a seq_cst fence: r1 == r2 == 0 is never seen", "[
 }
 
 TEST_CASE("MP with release/acquire: the reader that sees the flag always sees the payload", "[threading]") {
-  const test_support::Watchdog watchdog(std::chrono::seconds(50), "MP release/acquire");
+  const test_support::Watchdog watchdog(std::chrono::seconds(55), "MP release/acquire");
   pg::Timeline timeline("litmus");
   const auto mp = message_passing<Order::release_acquire>(forbidden_rounds, timeline);
   CHECK(total(mp) == forbidden_rounds);
