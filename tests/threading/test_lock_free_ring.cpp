@@ -69,11 +69,13 @@ TEST_CASE("the mutex-and-condvar baseline passes every item once and in order", 
 }
 
 TEST_CASE("false sharing: the same counts with the counters in one cache line or a line apart", "[threading]") {
-  const auto distance = [](const auto& counters) {
-    return reinterpret_cast<std::uintptr_t>(&counters.b) - reinterpret_cast<std::uintptr_t>(&counters.a);
+  const auto line_of = [](const std::atomic<long>& counter) {
+    return reinterpret_cast<std::uintptr_t>(&counter) / cache_line;  // the number of its cache line
   };
-  CHECK(distance(CountersInOneLine{}) < cache_line);
-  CHECK(distance(CountersInTwoLines{}) == cache_line);
+  const CountersInOneLine one_line;
+  const CountersInTwoLines two_lines;
+  CHECK(line_of(one_line.a) == line_of(one_line.b));
+  CHECK(line_of(two_lines.a) != line_of(two_lines.b));
   pg::Timeline timeline("false sharing");
   const auto one = count_on_two_threads<CountersInOneLine>(100'000, "one line", timeline);
   const auto two = count_on_two_threads<CountersInTwoLines>(100'000, "two lines", timeline);
