@@ -128,6 +128,7 @@ TEST_CASE("memory_ordering program: the table, and bad flags rejected", "[thread
         std::string::npos);
   CHECK(r.out.find("MP    release/acquire          flag == 1 && payload == 0   FORBIDDEN           0") !=
         std::string::npos);
+  CHECK(r.out.find(", and missed the payload in 0 of them") != std::string::npos);
   CHECK(r.out.find("1000 of 1000 messages complete") != std::string::npos);
   CHECK(r.out.find("counter = 2000 of 2000") != std::string::npos);
 }
