@@ -134,6 +134,55 @@ MUTATIONS = [
         ("      std::lock_guard lock(mutex);\n      ++counter;", "      ++counter;"),
         sanitizer="thread"),
     mutation(
+        "threading/memory_ordering.cpp", "the spin lock's exchange is relaxed: no happens-before between owners",
+        r"^the spin lock counts exactly",
+        ("    while (locked_.exchange(true, std::memory_order_acquire)) {",
+         "    while (locked_.exchange(true, std::memory_order_relaxed)) {"),
+        sanitizer="thread"),
+    mutation(
+        "threading/memory_ordering.cpp", "the spin lock checks, then sets, in two steps",
+        r"^the spin lock counts exactly",
+        ("    while (locked_.exchange(true, std::memory_order_acquire)) {",
+         "    while (locked_.load(std::memory_order_acquire)) std::this_thread::yield();\n"
+         "    locked_.store(true, std::memory_order_relaxed);\n    if (false) {"),
+        sanitizer="thread"),
+    mutation(
+        "threading/memory_ordering.cpp", "the reader of the mailbox waits with a relaxed load",
+        r"^plain data handed over with release/acquire",
+        ("      while (!box.ready.load(std::memory_order_acquire)) std::this_thread::yield();",
+         "      while (!box.ready.load(std::memory_order_relaxed)) std::this_thread::yield();"),
+        sanitizer="thread"),
+
+    mutation(
+        "threading/lock_free_ring.cpp", "the consumer loads tail relaxed: it may read a slot before the item is there",
+        r"^ring on two threads: every item arrives once and in order",
+        ("      cached_tail_ = tail_.load(std::memory_order_acquire);",
+         "      cached_tail_ = tail_.load(std::memory_order_relaxed);"),
+        sanitizer="thread"),
+    mutation(
+        "threading/lock_free_ring.cpp", "the producer loads head relaxed: it may overwrite a slot still being read",
+        r"^ring on two threads: every item arrives once and in order",
+        ("      cached_head_ = head_.load(std::memory_order_acquire);",
+         "      cached_head_ = head_.load(std::memory_order_relaxed);"),
+        sanitizer="thread"),
+    mutation(
+        "threading/lock_free_ring.cpp", "the producer publishes tail before it writes the slot",
+        r"^ring on two threads: every item arrives once and in order",
+        ("    slots_[tail % slots_.size()] = std::move(item);\n    tail_.store(tail + 1, std::memory_order_release);",
+         "    tail_.store(tail + 1, std::memory_order_release);\n    slots_[tail % slots_.size()] = std::move(item);"),
+        sanitizer="thread"),
+    mutation(
+        "threading/lock_free_ring.cpp", "a full ring takes one item too many, over an unread one",
+        r"^ring on one thread|^a producer that outruns the consumer",
+        ("      if (tail - cached_head_ == slots_.size()) return false;        // really full",
+         "      if (tail - cached_head_ > slots_.size()) return false;        // really full")),
+    mutation(
+        "threading/lock_free_ring.cpp", "the two counters of the padded struct share a line",
+        r"^false sharing: the same counts",
+        ("  alignas(cache_line) std::atomic<long> b{0};  // 64 bytes after a: a line of its own",
+         "  std::atomic<long> b{0};  // 64 bytes after a: a line of its own")),
+
+    mutation(
         "threading/locks_and_thread_safety.cpp", "add() locks the check and the act separately",
         r"^one lock around check-then-act",
         ("  bool add(int item) {\n    std::lock_guard lock(mutex_);",
