@@ -193,6 +193,16 @@ MUTATIONS = [
         r"^map keeps input order",
         ("  for (const TaskHandle h : handles) results.push_back(result(h, limit));",
          "  while (!handles.empty()) results.push_back(result(next_completed(handles, limit), limit));")),
+    mutation(
+        "multiprocessing/process_pool_executor.cpp", "a task's message goes on the line unescaped",
+        r"^a task's message with a line break arrives whole",
+        ("          reply = fmt::format(\"error {} {}\\n\", id, escape_line(e.what()));",
+         "          reply = fmt::format(\"error {} {}\\n\", id, e.what());")),
+    mutation(
+        "multiprocessing/process_pool_executor.cpp", "the write loop assumes one write() wrote everything",
+        r"^pool_write_all writes every byte",
+        ("    data.remove_prefix(static_cast<std::size_t>(n));\n  }\n  return true;",
+         "    break;\n  }\n  return true;")),
 
     mutation(
         "multiprocessing/sharing_between_processes.cpp", "the shared counter is incremented in two steps",

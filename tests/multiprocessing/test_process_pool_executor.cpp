@@ -10,6 +10,7 @@
 #include <set>
 
 #include <spawn.h>
+#include <sys/time.h>
 
 #include "catch.hpp"
 #include "multiprocessing/children.hpp"
@@ -235,6 +236,89 @@ TEST_CASE("a program started while the pool is alive does not hold up its shutdo
   CHECK(shutdown_ms < 3000);
   CHECK(endings == std::vector<std::string>(2, "exited with code 0"));  // none had to be killed
   CHECK(mp_test::no_children_left());
+}
+
+TEST_CASE("a task's message with a line break arrives whole and forges no other task's result", "[multiprocessing]") {
+  CHECK(unescape_line(escape_line("a\\nb\nc\\")) == "a\\nb\nc\\");
+  CHECK(escape_line("two\nlines").find('\n') == std::string::npos);
+  {
+    ProcessPool pool(2);
+    const TaskHandle slow = pool.submit(sleep_ms_then_echo, 200);
+    // Its message's second line reads "done <slow's id> 999": read as a line of its own, it would
+    // complete the slow task with 999 while that task is still running.
+    const TaskHandle forger = pool.submit(throw_two_lines, slow.id);
+    std::string error;
+    try {
+      pool.result(forger, 5s);
+    } catch (const TaskFailed& e) {
+      error = e.what();
+    }
+    CHECK(error == fmt::format("first line\ndone {} 999", slow.id));
+    CHECK(pool.result(slow, 5s) == 200);
+    CHECK_FALSE(pool.broken());
+  }
+  CHECK(mp_test::no_children_left());
+}
+
+namespace {
+void on_alarm(int) {}  // does nothing: its only effect is to interrupt a blocked write()
+}  // namespace
+
+TEST_CASE("pool_write_all writes every byte in order when a signal cuts writes short", "[multiprocessing]") {
+  // A write() into a full pipe blocks; a signal caught by a handler installed without SA_RESTART ends
+  // it early, returning the bytes written so far (a partial write) or failing with EINTR. A 1 ms timer
+  // signal and a slow reader on a 4 KiB pipe make that happen dozens of times in one 256 KiB write.
+  int fds[2];
+  REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+  OwnedFd read_end(fds[0]);
+  OwnedFd write_end(fds[1]);
+  ::fcntl(write_end.get(), F_SETPIPE_SZ, 4096);
+  std::string payload(256 * 1024, '\0');
+  for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>('a' + (i * 7) % 26);
+
+  // The reader thread blocks SIGALRM (a new thread inherits the mask), so the signal lands on the writer.
+  sigset_t alarm_only;
+  sigset_t old_mask;
+  sigemptyset(&alarm_only);
+  sigaddset(&alarm_only, SIGALRM);
+  ::pthread_sigmask(SIG_BLOCK, &alarm_only, &old_mask);
+  std::string received;
+  std::thread reader([&] {
+    char chunk[512];
+    for (;;) {
+      const ssize_t n = ::read(read_end.get(), chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;
+      received.append(chunk, static_cast<std::size_t>(n));
+      std::this_thread::sleep_for(50us);
+    }
+  });
+  ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+
+  struct sigaction interrupt {};
+  struct sigaction old_action {};
+  interrupt.sa_handler = on_alarm;
+  sigemptyset(&interrupt.sa_mask);
+  interrupt.sa_flags = 0;  // no SA_RESTART: a blocked write() returns early
+  ::sigaction(SIGALRM, &interrupt, &old_action);
+  itimerval every_ms{{0, 1000}, {0, 1000}};
+  ::setitimer(ITIMER_REAL, &every_ms, nullptr);
+
+  // First, proof that this set-up cuts writes short: one plain write() stops partway.
+  const ssize_t first = ::write(write_end.get(), payload.data(), payload.size());
+  const bool ok = pool_write_all(
+      write_end.get(), std::string_view(payload).substr(static_cast<std::size_t>(std::max<ssize_t>(first, 0))));
+  const itimerval stop{};
+  ::setitimer(ITIMER_REAL, &stop, nullptr);
+  ::sigaction(SIGALRM, &old_action, nullptr);
+  write_end.reset();  // end of file for the reader
+  reader.join();
+
+  INFO("the plain write() wrote " << first << " of " << payload.size() << " bytes");
+  CHECK(first < static_cast<ssize_t>(payload.size()));
+  CHECK(ok);
+  CHECK(received.size() == payload.size());
+  CHECK(received == payload);
 }
 
 TEST_CASE("SIGPIPE is ignored while a pool is alive and restored after the last one shuts down", "[multiprocessing]") {
