@@ -172,9 +172,14 @@ MUTATIONS = [
 
     # ---------------------------------------------------------------------------------------------- multiprocessing
     mutation(
-        "multiprocessing/process_basics.cpp", "wait_child never reaps the child (no waitpid)",
+        "multiprocessing/process_basics.cpp", "wait_child never waits for the child",
         r"^fork: the child runs and exits with code 0 and is reaped|^zombies:",
-        ("    const pid_t done = ::waitpid(pid, &status, WNOHANG);", "    const pid_t done = 0;")),
+        ("  if (const std::optional<int> status = child.wait_for(limit))",
+         "  if (const std::optional<int> status = std::optional<int>(0))")),
+    mutation(
+        "multiprocessing/process_basics.cpp", "a forked child keeps every descriptor it inherited",
+        r"^a forked child keeps only the descriptors it is given",
+        ("    if (!keep_only_descriptors(fds)) ::_exit(71);\n", "")),
     mutation(
         "multiprocessing/process_basics.cpp", "the zombie is reaped before its state is read",
         r"^zombies:",
@@ -204,6 +209,10 @@ MUTATIONS = [
         ("    data.remove_prefix(static_cast<std::size_t>(n));\n  }\n  return true;",
          "    break;\n  }\n  return true;")),
 
+    mutation(
+        "multiprocessing/sharing_between_processes.cpp", "a child keeps every descriptor it inherited",
+        r"^a child keeps only its own pipe",
+        ("      if (!keep_only_descriptors(kept)) ::_exit(71);\n", "")),
     mutation(
         "multiprocessing/sharing_between_processes.cpp", "the shared counter is incremented in two steps",
         r"^shared memory: children x 100000 atomic increments give the exact total",
