@@ -188,26 +188,26 @@ MUTATIONS = [
          "  while ((demo.before_reaping")),
 
     mutation(
-        "multiprocessing/process_pool_executor.cpp", "end of file from a worker is ignored",
+        "multiprocessing/process_pool_executor.cpp", "map collects its results in completion order",
+        r"^map keeps input order",
+        ("  for (const TaskHandle h : handles) results.push_back(result(h, limit));",
+         "  while (!handles.empty()) results.push_back(result(next_completed(handles, limit), limit));")),
+
+    mutation(
+        "multiprocessing/building_a_process_pool.cpp", "end of file from a worker is ignored",
         r"^a worker killed with SIGKILL mid-task gives BrokenProcessPool",
         ("    if (n <= 0) {  // end of file: the worker exited (or was killed)\n      worker_died(w);\n      continue;\n"
          "    }",
          "    if (n <= 0) continue;")),
     mutation(
-        "multiprocessing/process_pool_executor.cpp", "map collects its results in completion order",
-        r"^map keeps input order",
-        ("  for (const TaskHandle h : handles) results.push_back(result(h, limit));",
-         "  while (!handles.empty()) results.push_back(result(next_completed(handles, limit), limit));")),
+        "multiprocessing/building_a_process_pool.cpp", "a worker keeps every descriptor it inherited",
+        r"^a second pool's worker holds none of the first pool's pipes",
+        ("    if (!keep_only_descriptors(keep)) ::_exit(71);\n", "")),
     mutation(
-        "multiprocessing/process_pool_executor.cpp", "a task's message goes on the line unescaped",
+        "multiprocessing/building_a_process_pool.cpp", "a task's message goes on the line unescaped",
         r"^a task's message with a line break arrives whole",
         ("          reply = fmt::format(\"error {} {}\\n\", id, escape_line(e.what()));",
          "          reply = fmt::format(\"error {} {}\\n\", id, e.what());")),
-    mutation(
-        "multiprocessing/process_pool_executor.cpp", "the write loop assumes one write() wrote everything",
-        r"^pool_write_all writes every byte",
-        ("    data.remove_prefix(static_cast<std::size_t>(n));\n  }\n  return true;",
-         "    break;\n  }\n  return true;")),
 
     mutation(
         "multiprocessing/sharing_between_processes.cpp", "a child keeps every descriptor it inherited",
