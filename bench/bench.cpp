@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "playground.hpp"
+#include "process_owners.hpp"  // write_all, keep_only_descriptors
 
 extern char** environ;
 
@@ -235,16 +236,10 @@ Answer count_primes_chunk(std::int64_t chunk, std::int64_t chunks, std::int64_t 
 
 Answer run_task(const Task& t) { return t.kind == 1 ? count_primes_chunk(t.a, t.b, t.c) : Answer{t.a, 0}; }
 
-bool write_full(int fd, const void* data, std::size_t size) {
-  const char* p = static_cast<const char*>(data);
-  while (size > 0) {
-    ssize_t n = ::write(fd, p, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    p += n;
-    size -= static_cast<std::size_t>(n);
-  }
-  return true;
+// Writes every byte of a fixed-size message (write_all, from common/process_owners.hpp).
+template <class Message>
+bool write_message(int fd, const Message& message) {
+  return write_all(fd, std::string_view(reinterpret_cast<const char*>(&message), sizeof message));
 }
 bool read_full(int fd, void* data, std::size_t size) {
   char* p = static_cast<char*>(data);
@@ -275,19 +270,15 @@ class ForkPool {
       const pid_t pid = ::fork();
       if (pid < 0) return false;
       if (pid == 0) {
-        // The worker: close the parent's ends, including those of earlier workers (or closing a
-        // pipe in the parent would not reach its worker), then serve tasks until the pipe closes.
-        for (const auto& w : workers_) {
-          ::close(w.to);
-          ::close(w.from);
-        }
-        ::close(to[1]);
-        ::close(from[0]);
+        // The worker keeps only its own two ends and closes everything else it inherited (the parent's
+        // ends, earlier workers' pipes), or closing a pipe in the parent would not reach its worker;
+        // then it serves tasks until the pipe closes.
+        int keep[] = {to[0], from[1]};
+        if (!keep_only_descriptors(keep)) ::_exit(71);
         Task task;
-        while (read_full(to[0], &task, sizeof task)) {
+        while (read_full(keep[0], &task, sizeof task)) {
           const Answer answer = run_task(task);
-          Reply reply{task.id, answer.value, answer.divisions};
-          if (!write_full(from[1], &reply, sizeof reply)) break;
+          if (!write_message(keep[1], Reply{task.id, answer.value, answer.divisions})) break;
         }
         ::_exit(0);
       }
@@ -315,7 +306,7 @@ class ForkPool {
     std::size_t done = 0;
     auto send_next = [&](int w) {
       tasks[next].id = static_cast<std::int64_t>(next);
-      if (!write_full(workers_[static_cast<std::size_t>(w)].to, &tasks[next], sizeof(Task)))
+      if (!write_message(workers_[static_cast<std::size_t>(w)].to, tasks[next]))
         throw std::runtime_error("process pool: a worker is gone");
       ++next;
       ++in_flight[static_cast<std::size_t>(w)];
@@ -436,12 +427,13 @@ std::optional<WaitResult> in_child(Work work) {
   const pid_t pid = ::fork();
   if (pid < 0) return std::nullopt;
   if (pid == 0) {
-    ::close(fds[0]);
+    int keep[] = {fds[1]};  // its end of the pipe; everything else it inherited is closed
+    if (!keep_only_descriptors(keep)) ::_exit(71);
     const long before = status_kb("VmRSS");
     std::ofstream("/proc/self/clear_refs") << "5";  // reset the peak (VmHWM) to the current RSS
     WaitResult r = work();
     r.peak_kb = static_cast<double>(status_kb("VmHWM") - before);
-    write_full(fds[1], &r, sizeof r);
+    write_message(keep[0], r);
     ::_exit(0);
   }
   ::close(fds[1]);

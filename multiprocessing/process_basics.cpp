@@ -30,6 +30,7 @@
 #include <fmt/ranges.h>  // prints a std::vector as [0, 1, 4]
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -38,11 +39,13 @@
 #include <ctime>
 #include <fstream>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -54,6 +57,7 @@
 #include <unistd.h>
 
 #include "playground.hpp"
+#include "process_owners.hpp"
 
 extern char** environ;  // the environment, handed on to programs we start
 
@@ -67,66 +71,45 @@ using namespace std::chrono_literals;
 // buffers*. That is why we call fflush(nullptr) first: otherwise text printed before the fork but not
 // yet written out would be printed twice, once by each process.
 //
-// The child must end with _exit(), not return: returning would carry on running the parent's code
-// (in a test, the rest of the test runner), and exit() would run the parent's atexit handlers and
-// destructors a second time. _exit() does not flush stdio, so the child flushes what it printed.
-// If the body throws, the exception must not escape the child either: `catch (...)` catches anything
-// thrown (not only std::exception), and the child exits with code 70 (EX_SOFTWARE, "internal error").
+// The child must end with _exit(), not return and not exit(): returning would carry on running the
+// parent's code (in a test, the rest of the test runner), and exit() would run the parent's atexit
+// handlers and static destructors a second time, in the child (Python's multiprocessing ends its
+// children with os._exit for the same reason). _exit() does not flush stdio, so the child flushes what
+// it printed. If the body throws, the exception must not escape the child either: `catch (...)`
+// catches anything thrown (not only std::exception), and the child exits with code 70 (EX_SOFTWARE,
+// "internal error").
+//
+// The child also inherits every descriptor the parent has open, and close-on-exec does not help: the
+// child never calls exec. So before its body runs, the child keeps only the descriptors it is given
+// in `keep` (they become 3, 4, ..., and the body receives the new numbers) and closes every other one
+// (keep_only_descriptors(), in common/process_owners.hpp, explains how and why). The owner objects it
+// inherited still hold the old numbers, but the child never uses them: _exit() runs no destructor.
 //
 // Who reaps the child? A pid is a resource, like an open file: until the parent collects its exit
 // status, an exited child stays a zombie (section 6). So the parent does not keep a bare pid: it keeps
-// an OwnedChild, an *owner* object whose destructor reaps the child if nobody has. This is RAII
-// ("resource acquisition is initialisation"), C++'s answer to Python's `with`: the cleanup runs
-// whenever the owner goes out of scope, on every path, including an exception thrown halfway through a
-// loop that has forked some children and not others. The normal path waits with a time limit
-// (wait_child, below); the destructor is the emergency path, so it does not wait politely: it kills
-// the child with SIGKILL and reaps it at once.
-
-class OwnedChild {
- public:
-  OwnedChild() = default;
-  explicit OwnedChild(pid_t pid) : pid_(pid) {}
-  // Move-only: exactly one owner reaps a child. (`std::exchange(x, v)` sets x to v and returns the
-  // old value: the moved-from owner is left owning nothing.)
-  OwnedChild(OwnedChild&& other) noexcept : pid_(std::exchange(other.pid_, 0)), reaped_(other.reaped_) {}
-  OwnedChild& operator=(OwnedChild&& other) noexcept {
-    if (this != &other) {
-      kill_and_reap();
-      pid_ = std::exchange(other.pid_, 0);
-      reaped_ = other.reaped_;
-    }
-    return *this;
-  }
-  OwnedChild(const OwnedChild&) = delete;
-  OwnedChild& operator=(const OwnedChild&) = delete;
-  ~OwnedChild() { kill_and_reap(); }
-
-  [[nodiscard]] pid_t pid() const { return pid_; }  // still known after reaping, for messages
-  void mark_reaped() { reaped_ = true; }            // waitpid() has collected it: nothing left to do
-
- private:
-  void kill_and_reap() noexcept {
-    if (pid_ <= 0 || reaped_) return;
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    reaped_ = true;
-  }
-
-  pid_t pid_ = 0;
-  bool reaped_ = false;
-};
+// an OwnedChild (from common/process_owners.hpp, with OwnedFd for descriptors), an *owner* whose
+// destructor kills and reaps the child if nobody has. This is RAII, C++'s answer to Python's `with`:
+// the cleanup runs whenever the owner goes out of scope, on every path, including an exception thrown
+// halfway through a loop that has forked some children and not others.
 
 template <class Body>
-OwnedChild fork_child(Body&& body) {
+OwnedChild fork_child(Body&& body, std::initializer_list<int> keep = {}) {
+  std::array<int, 4> kept{};  // a fixed array: the child may start by calling nothing but system calls
+  if (keep.size() > kept.size()) throw std::invalid_argument("fork_child keeps at most 4 descriptors");
+  std::copy(keep.begin(), keep.end(), kept.begin());
+  const std::span<int> fds(kept.data(), keep.size());
   std::fflush(nullptr);
   const pid_t pid = ::fork();
   if (pid < 0) throw std::system_error(errno, std::generic_category(), "fork");
   if (pid == 0) {  // in the child: every path ends in _exit
+    if (!keep_only_descriptors(fds)) ::_exit(71);
     int code = 70;
     try {
-      code = body();
+      if constexpr (std::is_invocable_v<Body&>) {
+        code = body();
+      } else {
+        code = body(std::span<const int>(fds));
+      }
     } catch (...) {
       code = 70;
     }
@@ -166,31 +149,15 @@ ChildExit decode_wait_status(pid_t pid, int status) {
 }
 
 // A plain waitpid(pid, &status, 0) waits forever: a child stuck in a loop would hang the parent too.
-// So we wait with a time limit: ask without blocking (WNOHANG) every millisecond, and when the limit
-// passes, kill the child with SIGKILL (which cannot be caught or ignored) and collect it. EINTR means
-// a signal interrupted the call: just ask again.
+// So we wait with a time limit: OwnedChild::wait_for() sleeps until the child ends or the limit
+// passes (on Linux 5.3 and later it poll()s a pidfd, a descriptor that names the process; elsewhere it
+// asks waitpid(WNOHANG) every millisecond). At the limit, the parent kills the child with SIGKILL,
+// which cannot be caught or ignored, and collects it.
 ChildExit wait_child(OwnedChild& child, std::chrono::milliseconds limit = 10s) {
-  const pid_t pid = child.pid();
-  const auto deadline = pg::Clock::now() + limit;
-  int status = 0;
-  for (;;) {
-    const pid_t done = ::waitpid(pid, &status, WNOHANG);
-    if (done == pid) {
-      child.mark_reaped();
-      return decode_wait_status(pid, status);
-    }
-    if (done < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "waitpid");
-    if (pg::Clock::now() >= deadline) {
-      ::kill(pid, SIGKILL);
-      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-      }
-      child.mark_reaped();
-      ChildExit result = decode_wait_status(pid, status);
-      result.timed_out = true;
-      return result;
-    }
-    std::this_thread::sleep_for(1ms);
-  }
+  if (const std::optional<int> status = child.wait_for(limit)) return decode_wait_status(child.pid(), *status);
+  ChildExit result = decode_wait_status(child.pid(), child.kill_and_reap().value_or(0));
+  result.timed_out = true;
+  return result;
 }
 
 // The first demo: the child says who it is and exits with code 0; the parent waits for it.
@@ -332,99 +299,21 @@ std::vector<long> count_primes_sequentially(long limit, int jobs, pg::Timeline& 
 }
 
 // The child's answer travels back over a pipe: a one-way byte channel with a read end and a write
-// end. Only bytes cross between processes, so the answer is written as text: a line "count N CPU_NS"
-// (the primes, and the CPU time the child used, in nanoseconds), then the child's timeline span as
-// one line (pg::Timeline::encode). The monotonic clock is the same in every process, so the parent
-// can put the child's span straight onto its own timeline.
-//
-// A pipe's two ends are file descriptors: small numbers naming open files in this process. Like a
-// pid, each must be given back (close()), so an OwnedFd owns one and closes it in its destructor.
-//
-// pipe2(..., O_CLOEXEC) makes both ends *close-on-exec*. fork() copies every descriptor, flag or no
-// flag, so our forked children still get the ends they need. But exec (posix_spawn, system(),
-// popen() all use it) closes them in the new program. Without the flag, any program this process
-// starts while a pipe is open would inherit its write end and hold it open for as long as it runs,
-// and the parent's read() would not see end of file until that unrelated program exited too.
-// (process_pool_executor measures this: a `sleep 30` started beside a pool held its shutdown up.)
-//
-// write() and read() may move fewer bytes than asked, or be interrupted by a signal (EINTR): both
-// helpers loop. The reader also has a deadline, so a child that never finishes cannot hang the parent.
-// Here the parent only reads, so SIGPIPE (sent to a process that writes to a pipe nobody reads any
-// more) cannot hit it; process_pool_executor, whose parent writes tasks to workers, must ignore it.
-
-class OwnedFd {
- public:
-  OwnedFd() = default;
-  explicit OwnedFd(int fd) : fd_(fd) {}
-  OwnedFd(OwnedFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  OwnedFd& operator=(OwnedFd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  OwnedFd(const OwnedFd&) = delete;
-  OwnedFd& operator=(const OwnedFd&) = delete;
-  ~OwnedFd() { reset(); }
-
-  [[nodiscard]] int get() const { return fd_; }
-  void reset() {  // close now (a no-op when already closed)
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
-
-struct Pipe {
-  OwnedFd read_end;
-  OwnedFd write_end;
-};
-
-Pipe make_pipe() {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
-  return {OwnedFd(fds[0]), OwnedFd(fds[1])};
-}
-
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
-}
-
-// Read until the writer closes its end (end of file). Returns nullopt at the deadline or on an error.
-std::optional<std::string> read_until_eof(int fd, pg::Clock::time_point deadline) {
-  std::string text;
-  char buffer[4096];
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - pg::Clock::now());
-    if (left.count() <= 0) return std::nullopt;
-    pollfd p{fd, POLLIN, 0};
-    const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready < 0) return std::nullopt;
-    if (ready == 0) continue;  // the loop checks the deadline
-    const ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return std::nullopt;
-    if (n == 0) return text;  // end of file: every write end is closed
-    text.append(buffer, static_cast<std::size_t>(n));
-  }
-}
+// end, both file descriptors (owned by OwnedFd: common/process_owners.hpp). Only bytes cross between
+// processes, so the answer is written as text: a line "count N CPU_NS" (the primes, and the CPU time
+// the child used, in nanoseconds), then the child's timeline span as one line (pg::Timeline::encode).
+// The monotonic clock is the same in every process, so the parent can put the child's span straight
+// onto its own timeline. write_all() and read_until_eof() loop until every byte has moved (a pipe may
+// take or give fewer bytes than asked, and a signal may interrupt a call), and the reader has a
+// deadline, so a child that never finishes cannot hang the parent. The pipes are close-on-exec, so a
+// program this process starts later (posix_spawn, system()) does not inherit them.
 
 // In parallel: one child process per chunk, all started before the parent waits for any of them.
 // After fork() both processes hold both ends of the child's pipe. Each side closes the end it does
 // not use: the parent closes the write end at once, so that when the child exits, the last write end
-// is gone and the parent's read() sees end of file. (A later child would otherwise inherit this write
-// end too, and the parent would wait for *that* child to exit as well.) The child closes the read ends
-// it inherited, its own and its older siblings'.
+// is gone and the parent's read() sees end of file. The child keeps only its pipe's write end
+// (fork_child's `keep`): every other descriptor it inherited, its own read end and its older
+// siblings' read ends included, is closed before its body runs.
 //
 // The owners make the error paths safe: if fork() or pipe2() fails for chunk 3, the function throws,
 // and the destructors of `children` and `read_ends` kill and reap chunks 0-2 and close their pipes.
@@ -448,17 +337,15 @@ std::vector<ChildAnswer> count_primes_in_processes(long limit, int jobs, pg::Tim
   std::vector<OwnedChild> children;
   for (int chunk = 0; chunk < jobs; ++chunk) {
     Pipe pipe = make_pipe();
-    OwnedChild child = fork_child([&, chunk] {
-      for (auto& fd : read_ends) fd.reset();
-      pipe.read_end.reset();
-      pg::Span span = pg::Timeline::start_span(fmt::format("chunk {}", chunk));
-      const long count = count_primes_in_chunk(limit, chunk, jobs);
-      span.end = pg::Clock::now();
-      const auto cpu_ns = static_cast<long long>(process_cpu_ms() * 1e6);
-      return write_all(pipe.write_end.get(), fmt::format("count {} {}\n", count, cpu_ns) + pg::Timeline::encode(span))
-                 ? 0
-                 : 1;
-    });
+    OwnedChild child = fork_child(
+        [&, chunk](std::span<const int> kept) {  // kept[0]: this child's copy of the write end
+          pg::Span span = pg::Timeline::start_span(fmt::format("chunk {}", chunk));
+          const long count = count_primes_in_chunk(limit, chunk, jobs);
+          span.end = pg::Clock::now();
+          const auto cpu_ns = static_cast<long long>(process_cpu_ms() * 1e6);
+          return write_all(kept[0], fmt::format("count {} {}\n", count, cpu_ns) + pg::Timeline::encode(span)) ? 0 : 1;
+        },
+        {pipe.write_end.get()});
     pipe.write_end.reset();
     read_ends.push_back(std::move(pipe.read_end));
     children.push_back(std::move(child));

@@ -52,96 +52,15 @@
 #include <unistd.h>
 
 #include "playground.hpp"
+#include "process_owners.hpp"
 
 using namespace std::chrono_literals;
 
-// -------------------------------------------------------------------------------------------------
-// 0. Running children and hearing back from them
-// -------------------------------------------------------------------------------------------------
-// The tools of process_basics, condensed: fork `count` children, each runs `body(k)` (k = 0, 1, ...)
-// and _exit()s; what the body returns (text) travels back on a pipe, after the child's timeline
-// span (pg::Timeline::encode, one line). The parent closes each write end at once (so that end of
-// file arrives when the child exits), reads every pipe to the end, and reaps every child; both waits
-// have a time limit, so a stuck child is killed, never waited for forever, and the report says so.
-//
-// As in process_basics, owners (RAII) hold every descriptor and child: OwnedFd closes its descriptor
-// when destroyed, OwnedChild kills and reaps its child unless it was reaped already. If a fork() fails
-// for child 3, the exception leaves run_children and the owners clean up children 0-2: no zombie, no
-// open pipe. The pipes are made with O_CLOEXEC, so a program this process starts with exec (system(),
-// posix_spawn) does not inherit them (forked children still do). Every path of a child ends in
-// _exit(): a body that throws anything (`catch (...)`) exits with code 70 (EX_SOFTWARE).
-
-class OwnedFd {
- public:
-  OwnedFd() = default;
-  explicit OwnedFd(int fd) : fd_(fd) {}
-  OwnedFd(OwnedFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  OwnedFd& operator=(OwnedFd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  OwnedFd(const OwnedFd&) = delete;
-  OwnedFd& operator=(const OwnedFd&) = delete;
-  ~OwnedFd() { reset(); }
-
-  [[nodiscard]] int get() const { return fd_; }
-  void reset() {  // close now (a no-op when already closed)
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
-
-class OwnedChild {
- public:
-  OwnedChild() = default;
-  explicit OwnedChild(pid_t pid) : pid_(pid) {}
-  OwnedChild(OwnedChild&& other) noexcept : pid_(std::exchange(other.pid_, 0)), reaped_(other.reaped_) {}
-  OwnedChild& operator=(OwnedChild&& other) noexcept {
-    if (this != &other) {
-      kill_and_reap();
-      pid_ = std::exchange(other.pid_, 0);
-      reaped_ = other.reaped_;
-    }
-    return *this;
-  }
-  OwnedChild(const OwnedChild&) = delete;
-  OwnedChild& operator=(const OwnedChild&) = delete;
-  ~OwnedChild() { kill_and_reap(); }
-
-  [[nodiscard]] pid_t pid() const { return pid_; }  // still known after reaping, for messages
-  void mark_reaped() { reaped_ = true; }            // waitpid() has collected it: nothing left to do
-
- private:
-  void kill_and_reap() noexcept {
-    if (pid_ <= 0 || reaped_) return;
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    reaped_ = true;
-  }
-
-  pid_t pid_ = 0;
-  bool reaped_ = false;
-};
-
-struct Pipe {
-  OwnedFd read_end;
-  OwnedFd write_end;
-};
-
-Pipe make_pipe() {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
-  return {OwnedFd(fds[0]), OwnedFd(fds[1])};
-}
-
+// Every section runs children with run_children(count, body, timeline, label): it forks `count`
+// children; child k runs body(k) and sends back the text the body returns, and the parent returns one
+// report per child. How it does that (owned pipes and children, time limits, the descriptors a child
+// keeps) is the plumbing of process_basics; it is at the end of this file, and you can skip it on a
+// first reading.
 struct ChildReport {
   pid_t pid = 0;
   std::string text;              // what the child's body returned
@@ -151,104 +70,9 @@ struct ChildReport {
   bool killed_at_limit = false;  // still running at the time limit: we killed it
 };
 
-bool sharing_write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
-}
-
-std::optional<std::string> sharing_read_until_eof(int fd, pg::Clock::time_point deadline) {
-  std::string text;
-  char buffer[4096];
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - pg::Clock::now());
-    if (left.count() <= 0) return std::nullopt;
-    pollfd p{fd, POLLIN, 0};
-    const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (ready <= 0) {
-      if (ready < 0 && errno != EINTR) return std::nullopt;
-      continue;
-    }
-    const ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return std::nullopt;
-    if (n == 0) return text;
-    text.append(buffer, static_cast<std::size_t>(n));
-  }
-}
-
-// waitpid with a deadline: poll without blocking; at the deadline, SIGKILL and collect. Fills in how
-// the child ended.
-void sharing_wait_child(OwnedChild& child, pg::Clock::time_point deadline, ChildReport& report) {
-  int status = 0;
-  for (;;) {
-    const pid_t done = ::waitpid(child.pid(), &status, WNOHANG);
-    if (done == child.pid()) break;
-    if (done < 0 && errno != EINTR) return;
-    if (pg::Clock::now() >= deadline) {
-      ::kill(child.pid(), SIGKILL);
-      while (::waitpid(child.pid(), &status, 0) < 0 && errno == EINTR) {
-      }
-      report.killed_at_limit = true;
-      break;
-    }
-    std::this_thread::sleep_for(1ms);
-  }
-  child.mark_reaped();
-  if (WIFEXITED(status)) report.exit_code = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) report.signal = WTERMSIG(status);
-}
-
 template <class Body>
 std::vector<ChildReport> run_children(int count, Body body, pg::Timeline& timeline, std::string_view label,
-                                      std::chrono::milliseconds limit = 60s) {
-  std::vector<OwnedFd> read_ends;
-  std::vector<OwnedChild> children;
-  for (int k = 0; k < count; ++k) {
-    Pipe pipe = make_pipe();
-    std::fflush(nullptr);  // or output buffered in stdio would be printed again by a child that flushes
-    const pid_t pid = ::fork();
-    if (pid < 0) throw std::system_error(errno, std::generic_category(), "fork");
-    if (pid == 0) {  // the child: run the body, send the span and the answer, _exit
-      int code = 0;
-      try {
-        for (auto& fd : read_ends) fd.reset();
-        pipe.read_end.reset();
-        std::string answer;
-        pg::Span span = pg::Timeline::start_span(fmt::format("{} {}", label, k));
-        answer = body(k);
-        span.end = pg::Clock::now();
-        if (!sharing_write_all(pipe.write_end.get(), pg::Timeline::encode(span) + answer)) code = 1;
-      } catch (...) {
-        code = 70;
-      }
-      ::_exit(code);
-    }
-    OwnedChild child(pid);
-    pipe.write_end.reset();
-    read_ends.push_back(std::move(pipe.read_end));
-    children.push_back(std::move(child));
-  }
-  std::vector<ChildReport> reports(static_cast<std::size_t>(count));
-  const auto deadline = pg::Clock::now() + limit;
-  for (std::size_t i = 0; i < reports.size(); ++i) {
-    auto text = sharing_read_until_eof(read_ends[i].get(), deadline);
-    read_ends[i].reset();
-    reports[i].pid = children[i].pid();
-    sharing_wait_child(children[i], deadline, reports[i]);
-    if (!text) continue;
-    const auto newline = text->find('\n');
-    if (newline == std::string::npos) continue;
-    if (auto span = pg::Timeline::decode(std::string_view(*text).substr(0, newline + 1))) timeline.add(*span);
-    reports[i].text = text->substr(newline + 1);
-    reports[i].ok = reports[i].exit_code == 0;
-  }
-  return reports;
-}
+                                      std::chrono::milliseconds limit = 60s);
 
 // -------------------------------------------------------------------------------------------------
 // 1. Globals are not shared
@@ -688,6 +512,75 @@ int main(int argc, char** argv) {
   return 0;
 }
 #endif
+
+// -------------------------------------------------------------------------------------------------
+// Plumbing: running children and hearing back from them (you can skip this on a first reading)
+// -------------------------------------------------------------------------------------------------
+// The tools of process_basics (common/process_owners.hpp), put together: fork `count` children; each
+// first keeps only its pipe's write end (keep_only_descriptors: a child holding its siblings' pipe
+// ends would delay their end of file), runs `body(k)` (k = 0, 1, ...) and _exit()s; what the body
+// returns (text) travels back on the pipe, after the child's timeline span (pg::Timeline::encode, one
+// line). The parent closes each write end at once (so that end of file arrives when the child exits),
+// reads every pipe to the end, and reaps every child; both waits share one deadline, so a stuck child
+// is killed, never waited for forever, and the report says so.
+//
+// Owners (RAII) hold every descriptor and child: if a fork() fails for child 3, the exception leaves
+// run_children and the owners clean up children 0-2: no zombie, no open pipe. Every path of a child
+// ends in _exit(): a body that throws anything (`catch (...)`) exits with code 70 (EX_SOFTWARE).
+
+template <class Body>
+std::vector<ChildReport> run_children(int count, Body body, pg::Timeline& timeline, std::string_view label,
+                                      std::chrono::milliseconds limit) {
+  std::vector<OwnedFd> read_ends;
+  std::vector<OwnedChild> children;
+  for (int k = 0; k < count; ++k) {
+    Pipe pipe = make_pipe();
+    std::fflush(nullptr);  // or output buffered in stdio would be printed again by a child that flushes
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::system_error(errno, std::generic_category(), "fork");
+    if (pid == 0) {  // the child: keep only its write end, run the body, send the span and the answer
+      int kept[] = {pipe.write_end.get()};
+      if (!keep_only_descriptors(kept)) ::_exit(71);
+      int code = 0;
+      try {
+        pg::Span span = pg::Timeline::start_span(fmt::format("{} {}", label, k));
+        const std::string answer = body(k);
+        span.end = pg::Clock::now();
+        if (!write_all(kept[0], pg::Timeline::encode(span) + answer)) code = 1;
+      } catch (...) {
+        code = 70;
+      }
+      ::_exit(code);
+    }
+    OwnedChild child(pid);
+    pipe.write_end.reset();
+    read_ends.push_back(std::move(pipe.read_end));
+    children.push_back(std::move(child));
+  }
+  std::vector<ChildReport> reports(static_cast<std::size_t>(count));
+  const auto deadline = pg::Clock::now() + limit;
+  for (std::size_t i = 0; i < reports.size(); ++i) {
+    ChildReport& report = reports[i];
+    auto text = read_until_eof(read_ends[i].get(), deadline);
+    read_ends[i].reset();
+    report.pid = children[i].pid();
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - pg::Clock::now());
+    std::optional<int> status = children[i].wait_for(std::max(left, 1ms));
+    if (!status) {
+      status = children[i].kill_and_reap();
+      report.killed_at_limit = true;
+    }
+    if (status && WIFEXITED(*status)) report.exit_code = WEXITSTATUS(*status);
+    if (status && WIFSIGNALED(*status)) report.signal = WTERMSIG(*status);
+    if (!text) continue;
+    const auto newline = text->find('\n');
+    if (newline == std::string::npos) continue;
+    if (auto span = pg::Timeline::decode(std::string_view(*text).substr(0, newline + 1))) timeline.add(*span);
+    report.text = text->substr(newline + 1);
+    report.ok = report.exit_code == 0;
+  }
+  return reports;
+}
 
 // -------------------------------------------------------------------------------------------------
 // Try this: change one thing, predict what the output will show, then run it. The answers below were

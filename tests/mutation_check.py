@@ -172,6 +172,12 @@ def check_one(index, mutation, program, scratch_root, timeout):
     os.makedirs(os.path.join(scratch, os.path.dirname(mutation["lesson"])))
     with open(os.path.join(scratch, mutation["lesson"]), "w") as f:
         f.write(text)
+    # The lesson's neighbours, unchanged, for a lesson that includes one of them by a relative path
+    # (process_pool_executor.cpp includes building_a_process_pool.cpp).
+    folder = os.path.dirname(mutation["lesson"])
+    for name in os.listdir(os.path.join(ROOT, folder)):
+        if name.endswith(".cpp") and name != os.path.basename(mutation["lesson"]):
+            shutil.copy(os.path.join(ROOT, folder, name), os.path.join(scratch, folder, name))
     error = program.build_mutant(scratch, mutation.get("sanitizer"))
     if error:
         return result("NO BUILD", "\n".join(error.strip().splitlines()[:8]))

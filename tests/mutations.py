@@ -221,9 +221,14 @@ MUTATIONS = [
 
     # ---------------------------------------------------------------------------------------------- multiprocessing
     mutation(
-        "multiprocessing/process_basics.cpp", "wait_child never reaps the child (no waitpid)",
+        "multiprocessing/process_basics.cpp", "wait_child never waits for the child",
         r"^fork: the child runs and exits with code 0 and is reaped|^zombies:",
-        ("    const pid_t done = ::waitpid(pid, &status, WNOHANG);", "    const pid_t done = 0;")),
+        ("  if (const std::optional<int> status = child.wait_for(limit))",
+         "  if (const std::optional<int> status = std::optional<int>(0))")),
+    mutation(
+        "multiprocessing/process_basics.cpp", "a forked child keeps every descriptor it inherited",
+        r"^a forked child keeps only the descriptors it is given",
+        ("    if (!keep_only_descriptors(fds)) ::_exit(71);\n", "")),
     mutation(
         "multiprocessing/process_basics.cpp", "the zombie is reaped before its state is read",
         r"^zombies:",
@@ -232,17 +237,31 @@ MUTATIONS = [
          "  while ((demo.before_reaping")),
 
     mutation(
-        "multiprocessing/process_pool_executor.cpp", "end of file from a worker is ignored",
-        r"^a worker killed with SIGKILL mid-task gives BrokenProcessPool",
-        ("    if (n <= 0) {  // end of file: the worker exited (or was killed)\n      worker_died(w);\n      continue;\n"
-         "    }",
-         "    if (n <= 0) continue;")),
-    mutation(
         "multiprocessing/process_pool_executor.cpp", "map collects its results in completion order",
         r"^map keeps input order",
         ("  for (const TaskHandle h : handles) results.push_back(result(h, limit));",
          "  while (!handles.empty()) results.push_back(result(next_completed(handles, limit), limit));")),
 
+    mutation(
+        "multiprocessing/building_a_process_pool.cpp", "end of file from a worker is ignored",
+        r"^a worker killed with SIGKILL mid-task gives BrokenProcessPool",
+        ("    if (n <= 0) {  // end of file: the worker exited (or was killed)\n      worker_died(w);\n      continue;\n"
+         "    }",
+         "    if (n <= 0) continue;")),
+    mutation(
+        "multiprocessing/building_a_process_pool.cpp", "a worker keeps every descriptor it inherited",
+        r"^a second pool's worker holds none of the first pool's pipes",
+        ("    if (!keep_only_descriptors(keep)) ::_exit(71);\n", "")),
+    mutation(
+        "multiprocessing/building_a_process_pool.cpp", "a task's message goes on the line unescaped",
+        r"^a task's message with a line break arrives whole",
+        ("          reply = fmt::format(\"error {} {}\\n\", id, escape_line(e.what()));",
+         "          reply = fmt::format(\"error {} {}\\n\", id, e.what());")),
+
+    mutation(
+        "multiprocessing/sharing_between_processes.cpp", "a child keeps every descriptor it inherited",
+        r"^a child keeps only its own pipe",
+        ("      if (!keep_only_descriptors(kept)) ::_exit(71);\n", "")),
     mutation(
         "multiprocessing/sharing_between_processes.cpp", "the shared counter is incremented in two steps",
         r"^shared memory: children x 100000 atomic increments give the exact total",

@@ -9,9 +9,13 @@
 #include "multiprocessing/process_basics.cpp"
 
 #include <algorithm>
+#include <fstream>
+#include <optional>
 #include <set>
+#include <span>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 
 #include "catch.hpp"
 #include "multiprocessing/children.hpp"
@@ -90,6 +94,113 @@ TEST_CASE("an owner that is destroyed before the wait kills and reaps its child"
     CHECK(process_state(pid) != 0);
   }  // no wait_child(): the destructor is the only cleanup, as when an exception leaves the scope
   CHECK(process_state(pid) == 0);  // killed and reaped: not even a zombie is left
+  CHECK(mp_test::no_children_left());
+}
+
+TEST_CASE("a forked child keeps only the descriptors it is given and a pipe held elsewhere still ends",
+          "[multiprocessing]") {
+  // `elsewhere` stands for any pipe this process holds while it forks: another pool's task pipe, a
+  // sibling's result pipe. A child that kept a copy of its write end would keep it open until it exits.
+  Pipe elsewhere = make_pipe();
+  Pipe given = make_pipe();
+  const int elsewhere_write = elsewhere.write_end.get();
+  const int given_write = given.write_end.get();
+  OwnedChild child = fork_child(
+      [&](std::span<const int> kept) {
+        const bool moved = kept.size() == 1 && kept[0] == 3 && ::fcntl(kept[0], F_GETFD) >= 0;
+        const bool others_closed =
+            ::fcntl(elsewhere_write, F_GETFD) < 0 && (given_write == 3 || ::fcntl(given_write, F_GETFD) < 0);
+        if (write_all(kept[0], fmt::format("moved {} others closed {}", moved, others_closed)))
+          std::this_thread::sleep_for(60s);  // stay alive while the parent checks its other pipe
+        return 0;
+      },
+      {given_write});
+  given.write_end.reset();
+  elsewhere.write_end.reset();  // this process's copy: the last one, unless the child kept one
+  pg::Stopwatch clock;
+  const auto ended = read_until_eof(elsewhere.read_end.get(), pg::Clock::now() + 2s);
+  CHECK(ended.has_value());  // end of file, not the deadline
+  CHECK(clock.elapsed() < 1s);
+  char buffer[64] = {};
+  const ssize_t n = ::read(given.read_end.get(), buffer, sizeof buffer - 1);
+  CHECK(std::string(buffer, n > 0 ? static_cast<std::size_t>(n) : 0) == "moved true others closed true");
+  const ChildExit exit = wait_child(child, 10ms);  // the child is sleeping: the limit kills it
+  CHECK(exit.timed_out);
+  CHECK(mp_test::no_children_left());
+}
+
+TEST_CASE("waiting for a child with a time limit sleeps until it ends instead of polling", "[multiprocessing]") {
+  OwnedChild child = fork_child([] {
+    std::this_thread::sleep_for(300ms);
+    return 0;
+  });
+  if (child.pidfd() < 0) {
+    std::printf("SKIPPED: this kernel has no pidfd_open (Linux 5.3+): wait_for polls every millisecond\n");
+    wait_child(child);
+    return;
+  }
+  rusage before{};
+  ::getrusage(RUSAGE_SELF, &before);
+  pg::Stopwatch clock;
+  const ChildExit exit = wait_child(child, 10s);
+  rusage after{};
+  ::getrusage(RUSAGE_SELF, &after);
+  CHECK(exit.exited);
+  CHECK(exit.code == 0);
+  CHECK(clock.elapsed() < 5s);
+  // Polling every millisecond would put this process to sleep about 300 times; poll() on the pidfd
+  // sleeps once (a few more if a signal wakes it).
+  const long sleeps = after.ru_nvcsw - before.ru_nvcsw;
+  INFO("voluntary context switches while waiting: " << sleeps);
+  CHECK(sleeps < 30);
+  CHECK(mp_test::no_children_left());
+}
+
+namespace {
+// Give `pid` to a new process (a child of this one that sleeps), by telling the kernel which pid it
+// handed out last (/proc/sys/kernel/ns_last_pid: root only). Other programs may take the pid first, so
+// try several times. Returns the new process's owner, or an empty owner if the pid could not be had.
+OwnedChild take_over_pid(pid_t pid) {
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    {
+      std::ofstream last("/proc/sys/kernel/ns_last_pid");
+      if (!(last << pid - 1 << std::flush)) return OwnedChild();
+    }
+    OwnedChild stranger = fork_child([] {
+      std::this_thread::sleep_for(60s);
+      return 0;
+    });
+    if (stranger.pid() == pid) return stranger;
+  }
+  return OwnedChild();
+}
+}  // namespace
+
+TEST_CASE("an owner whose child was reaped elsewhere never signals that pid again", "[multiprocessing]") {
+  for (const bool waited : {true, false}) {
+    INFO((waited ? "wait_child() after the child was reaped elsewhere" : "the owner destroyed after that"));
+    std::optional<OwnedChild> owner(fork_child([] { return 0; }));
+    const pid_t pid = owner->pid();
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);  // reaped behind the owner's back (as waitpid(-1) would)
+    if (waited) {
+      CHECK_THROWS_AS(wait_child(*owner), std::system_error);  // ECHILD: not our child any more
+      CHECK(owner->reaped());
+    }
+    if (!waited && owner->pidfd() < 0) {
+      std::printf("SKIPPED: without a pidfd (Linux 5.3+) an owner cannot tell its child from a new child of ours\n");
+      owner->mark_reaped();
+      return;
+    }
+    // The pid is free now, and a new process may get it: here, a stranger that sleeps.
+    OwnedChild stranger = take_over_pid(pid);
+    if (stranger.pid() == 0) {
+      std::printf("SKIPPED: could not give pid %d to a new process (needs root: /proc/sys/kernel/ns_last_pid)\n", pid);
+      return;
+    }
+    owner.reset();                                      // the owner's destructor must leave the stranger alone
+    CHECK_FALSE(stranger.wait_for(100ms).has_value());  // still running 100 ms later: not killed
+  }
   CHECK(mp_test::no_children_left());
 }
 

@@ -186,6 +186,33 @@ TEST_CASE("a child whose body throws exits with code 70", "[multiprocessing]") {
   CHECK(mp_test::no_children_left());
 }
 
+TEST_CASE("a child keeps only its own pipe and no descriptor this process holds elsewhere", "[multiprocessing]") {
+  // `elsewhere` stands for any pipe open in the parent while it forks (another pool's task pipe, say):
+  // a child holding a copy of its write end would keep its reader from seeing end of file.
+  // (Moved to numbers above 100, so that they cannot be the numbers the child's own pipe moves to.)
+  Pipe made = make_pipe();
+  const OwnedFd elsewhere_read(::fcntl(made.read_end.get(), F_DUPFD_CLOEXEC, 100));
+  const OwnedFd elsewhere_write(::fcntl(made.write_end.get(), F_DUPFD_CLOEXEC, 100));
+  const int read_fd = elsewhere_read.get();
+  const int write_fd = elsewhere_write.get();
+  REQUIRE(read_fd >= 100);
+  pg::Timeline timeline("children");
+  const auto reports = run_children(
+      2,
+      [read_fd, write_fd](int) {
+        const bool closed = ::fcntl(read_fd, F_GETFD) < 0 && ::fcntl(write_fd, F_GETFD) < 0;
+        // What is open in the child: stdin, stdout, stderr and its pipe's write end (3), nothing else.
+        const bool only_four = ::fcntl(4, F_GETFD) < 0 && ::fcntl(3, F_GETFD) >= 0;
+        return fmt::format("closed {} only stdio and the pipe {}", closed, only_four);
+      },
+      timeline, "child");
+  for (const auto& r : reports) {
+    CHECK(r.ok);
+    CHECK(r.text == "closed true only stdio and the pipe true");
+  }
+  CHECK(mp_test::no_children_left());
+}
+
 TEST_CASE("a fork loop that fails halfway leaves no child and no open pipe behind", "[multiprocessing]") {
   // In a forked copy of the test process, lower a limit so that the first children start but a later
   // pipe2() (open files: each child's pipe needs 2 descriptors and the parent keeps 1) or fork()
