@@ -199,8 +199,11 @@ TEST_CASE("the idle timeout is a deadline per line: a client dripping one byte a
 
   // One byte every 50 ms: a 40-byte line would take 2 s, and every byte arrives well within 300 ms
   // of the last one. A timeout that restarted on every byte would never fire.
-  Connection dripper(server.port());
+  // The clock starts before connecting: the server's deadline starts when it has accepted the
+  // connection, which may happen before connect() has returned here. So `took` covers the whole
+  // deadline, and "not before its deadline" is took >= 300 ms with no allowance for scheduling.
   pg::Stopwatch clock;
+  Connection dripper(server.port());
   int bytes_sent = 0;
   while (bytes_sent < 39 && dripper.send("d")) {
     ++bytes_sent;
@@ -394,6 +397,29 @@ TEST_CASE("with a stdout nobody reads, the program still serves new clients and 
   CHECK(WIFEXITED(*status));
   CHECK(WEXITSTATUS(*status) == 0);
   CHECK(took < 1s);
+}
+
+TEST_CASE("with stdout's reader gone (server | head -n 1), the program still serves clients and exits 0 on SIGINT",
+          "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(40), "stdout's reader gone");
+  net_test::Child child(LESSON_BINARY, {"--port", "0"});
+  const unsigned short port = child.listening_port();
+  REQUIRE(port != 0);
+  child.close_output();  // every later write to stdout fails with EPIPE (or raises SIGPIPE)
+  for (int i = 0; i < 3; ++i) {
+    INFO("client " << i);
+    const std::string text = fmt::format("client {} after the reader left\n", i);
+    Connection client(port);
+    REQUIRE(client.send(text));
+    CHECK(client.read_exactly(text.size(), 2000ms) == text);
+  }
+  child.signal(SIGINT);
+  const auto status = child.wait(5s);
+  REQUIRE(status);
+  INFO("wait status " << *status
+                      << (WIFSIGNALED(*status) ? fmt::format(" (killed by signal {})", WTERMSIG(*status)) : ""));
+  CHECK(WIFEXITED(*status));
+  CHECK(WEXITSTATUS(*status) == 0);
 }
 
 TEST_CASE("max_connections caps the threads: a client over the cap is closed at once", "[networking]") {
