@@ -8,6 +8,9 @@ add per thread that loses nothing in most runs, while ThreadSanitizer reports it
 
 Only tests that call the lesson's functions in the test program can see a mutant: a test that runs
 the lesson as a program (LESSON_BINARY) runs the unchanged one, so do not name those here.
+
+A header under common/ can be an entry's lesson too: its tests are tests/common/test_NAME.cpp, which
+include it as "common/NAME.hpp" so that the mutant's copy is found first.
 """
 
 
@@ -243,6 +246,15 @@ MUTATIONS = [
         "networking/tcp_echo_client.cpp", "every echo counts as matching",
         r"^a server that echoes wrongly is caught",
         ("    if (std::string_view(buffer.data(), length) == line) {", "    if (true) {")),
+
+    mutation(
+        "common/log_writer.hpp", "the log's queue is unbounded",
+        r"^log writer: with nobody reading",
+        ("      if (may_drop && queue_.size() + (unreported_ > 0 ? 1 : 0) >= capacity_) {", "      if (false) {")),
+    mutation(
+        "common/log_writer.hpp", "after EPIPE the writer retries every line and never says so",
+        r"^log writer: after EPIPE",
+        ("        return errno == EPIPE ? Outcome::gone : Outcome::failed;", "        return Outcome::failed;")),
 
     mutation(
         "networking/blocking_echo_server.cpp", "no line limit",
