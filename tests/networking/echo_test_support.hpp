@@ -270,13 +270,6 @@ class Child {
 
   void signal(int number) const { ::kill(pid_, number); }
 
-  // Close the test's end of the program's stdout, as `program | head -n 1` does after its line: the
-  // program's next write to stdout finds no reader (EPIPE, and SIGPIPE unless it is ignored).
-  void close_output() {
-    if (out_ >= 0) ::close(out_);
-    out_ = -1;
-  }
-
   // Shrink the program's stdout pipe to one page (the kernel's minimum), so that a test fills it with a
   // few dozen log lines. Call it right after starting the program. Returns the pipe's size in bytes.
   int shrink_output_pipe() {
