@@ -40,7 +40,9 @@
 #include <condition_variable>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
 #include <functional>
+#include <iterator>
 #include <list>
 #include <mutex>
 #include <string>
@@ -487,14 +489,20 @@ SendResult send_all(int fd, const char* data, std::size_t size, bool timed, Echo
 // EMFILE first, and the clients over the limit would wait silently in the backlog. So open() lowers
 // --max-connections to the limit minus the descriptors the program needs anyway, and says so.
 
-// Descriptors the program needs besides one per connection: stdin, stdout, stderr, the listening
-// socket, the spare (P3), and a few for the C library.
-constexpr int descriptors_reserved = 8;
+// Descriptors kept free besides one per connection, for the C library and the sanitizers.
+constexpr int descriptors_headroom = 4;
 
-// The cap the open-file limit `soft_limit` allows, at most `wanted` (and at least 1).
-int open_file_cap(int wanted, rlim_t soft_limit) {
+// Descriptors open now: stdin, stdout, stderr, the listening socket, the spare (P3), and any the
+// program inherited. Counted in /proc/self/fd, whose own descriptor is not counted.
+int descriptors_open() {
+  return static_cast<int>(std::distance(std::filesystem::directory_iterator("/proc/self/fd"), {})) - 1;
+}
+
+// The cap the open-file limit `soft_limit` allows, with `in_use` descriptors taken: at most `wanted`,
+// and at least 1.
+int open_file_cap(int wanted, rlim_t soft_limit, int in_use) {
   if (soft_limit == RLIM_INFINITY) return wanted;
-  const long long room = static_cast<long long>(soft_limit) - descriptors_reserved;
+  const long long room = static_cast<long long>(soft_limit) - in_use - descriptors_headroom;
   return static_cast<int>(std::clamp<long long>(room, 1, wanted));
 }
 
@@ -533,11 +541,12 @@ std::string BlockingEchoServer::open() {
 
   rlimit files{};
   ::getrlimit(RLIMIT_NOFILE, &files);
-  if (const int cap = open_file_cap(config_.max_connections, files.rlim_cur); cap < config_.max_connections) {
+  const int in_use = descriptors_open();
+  if (const int cap = open_file_cap(config_.max_connections, files.rlim_cur, in_use); cap < config_.max_connections) {
     cap_note_ = fmt::format(
-        "--max-connections lowered from {} to {}: the open-file limit (ulimit -n) is {}, one descriptor "
-        "per connection and {} for the server itself",
-        config_.max_connections, cap, files.rlim_cur, descriptors_reserved);
+        "--max-connections lowered from {} to {}: the open-file limit (ulimit -n) is {}, {} descriptors are "
+        "in use, {} kept free, and each connection needs one",
+        config_.max_connections, cap, files.rlim_cur, in_use, descriptors_headroom);
     config_.max_connections = cap;
   }
   return {};
@@ -713,10 +722,11 @@ BlockingEchoServer::~BlockingEchoServer() {
 //
 // 3. Start the server with a low open-file limit: `(ulimit -n 40 && build/default/networking/blocking_echo_server
 //    --port 8888)`, then run the client of question 1 with --clients 40.
-//    Answer: at start the server says "--max-connections lowered from 2000 to 32: the open-file limit
-//    (ulimit -n) is 40 ...". 32 clients are served, the other 8 are refused at once ("refused, already
-//    32 open"), as in question 1; none waits unanswered. Without the lowered cap, accept() would fail
-//    with EMFILE and those 8 would sit in the kernel's backlog until their own timeout.
+//    Answer: at start the server says "--max-connections lowered from 2000 to 31: the open-file limit
+//    (ulimit -n) is 40, 5 descriptors are in use, 4 kept free ..." (stdio, the listener, the spare; a
+//    shell that passes on more descriptors leaves fewer). 31 clients are served and the other 9
+//    refused at once ("refused, already 31 open"); none waits unanswered. Without the lowered cap,
+//    accept() would fail with EMFILE and those 9 would wait in the kernel's backlog until they gave up.
 //
 // Next: that was the last lesson. The README's Results section measures what you have read: coroutines,
 // threads and processes on the same workloads, and these echo servers under load (bench/bench.cpp).
