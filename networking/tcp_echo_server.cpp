@@ -53,13 +53,10 @@ using asio::experimental::as_tuple;
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <climits>
-#include <condition_variable>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <deque>
 #include <exception>
 #include <functional>
 #include <map>
@@ -72,10 +69,10 @@ using asio::experimental::as_tuple;
 #include <utility>
 #include <vector>
 
-#include <poll.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "log_writer.hpp"
 #include "playground.hpp"
 
 // Everything the server is made of lives in this namespace, so the client lesson (and its tests) can
@@ -655,124 +652,13 @@ FileLimit raise_open_file_limit(long max_connections) {
 // -------------------------------------------------------------------------------------------------
 // 11. Logging that never blocks serving
 // -------------------------------------------------------------------------------------------------
-// Writing to stdout can block: when stdout is a pipe (`| less`, `| tee`, a supervisor) and the reader
-// stops reading, the pipe fills (64 KiB on Linux) and the next write waits for as long as the reader
-// does. A server that wrote its log lines on the event loop's thread would then stop serving
-// everyone, Ctrl-C included: the very mistake of calling blocking code in a coroutine
-// (basics/blocking_work_in_async).
-//
-// So the server never writes its log itself. It hands each line to a LogWriter: a bounded queue
-// drained by a thread of its own (Python: logging.handlers.QueueHandler + QueueListener, with a
-// bounded queue). write() takes the queue's mutex for a moment and returns; if `capacity` lines are
-// already waiting, the line is dropped and counted instead, and the count is written in the place
-// of the lost lines ("[log: 1234 line(s) dropped ...]"). Serving never waits for the output, and the
-// memory the log can take is bounded.
-//
-// The writer thread itself must not hang either, or the program could not exit: it waits for room
-// with poll() (a few ms at a time, checking whether it should give up), then writes at most PIPE_BUF
-// bytes, which poll() has promised will not block. close() gives it a grace period to write what is
-// queued, then it gives up and the rest counts as dropped. Everything the program prints while it
-// serves goes through the writer, its summary included, so a stdout nobody reads costs log lines,
-// never the server. (blocking_echo_server has the same class.)
-
-class LogWriter {
- public:
-  explicit LogWriter(int fd, std::size_t capacity = 1024) : fd_(fd), capacity_(capacity) {}
-  LogWriter(const LogWriter&) = delete;
-  LogWriter& operator=(const LogWriter&) = delete;
-  ~LogWriter() { close(std::chrono::milliseconds(0)); }
-
-  // Queue `text` (a '\n' is added); never waits for the output. Safe from any thread. With `may_drop`
-  // false the line is queued even when the queue is full: for the few lines a program prints at its end.
-  void write(std::string text, bool may_drop = true) {
-    {
-      std::lock_guard lock(mutex_);
-      if (may_drop && queue_.size() + (unreported_ > 0 ? 1 : 0) >= capacity_) {
-        ++unreported_;
-        ++dropped_;
-        return;
-      }
-      if (unreported_ > 0) queue_.push_back(dropped_text(std::exchange(unreported_, 0)));
-      text += '\n';
-      queue_.push_back(std::move(text));
-    }
-    wake_.notify_one();
-  }
-
-  // Write what is queued, waiting at most `grace` for the output to take it, then stop the thread.
-  // True when every line was written; the program calls it once, last.
-  bool close(std::chrono::milliseconds grace) {
-    if (!thread_.joinable()) return dropped() == 0;
-    {
-      std::lock_guard lock(mutex_);
-      give_up_at_ = pg::Clock::now() + grace;  // written before closing_ is set: seen by whoever sees it set
-      closing_ = true;
-    }
-    wake_.notify_one();
-    thread_.join();
-    return dropped() == 0;
-  }
-
-  // Lines lost so far: dropped when the queue was full, or not written before close() gave up.
-  [[nodiscard]] long dropped() const {
-    std::lock_guard lock(mutex_);
-    return dropped_;
-  }
-
- private:
-  static std::string dropped_text(long count) {
-    return fmt::format("[log: {} line(s) dropped: the output was not being read fast enough]\n", count);
-  }
-
-  void run() {
-    std::unique_lock lock(mutex_);
-    for (;;) {
-      wake_.wait(lock, [this] { return !queue_.empty() || closing_.load(); });
-      if (queue_.empty()) {  // closing, and everything queued was written
-        if (unreported_ > 0) queue_.push_back(dropped_text(std::exchange(unreported_, 0)));
-        if (queue_.empty()) return;
-      }
-      std::deque<std::string> batch;
-      batch.swap(queue_);
-      lock.unlock();
-      long lost = 0;
-      for (const auto& text : batch)
-        if (lost > 0 || !write_out(text)) ++lost;  // once the output fails, the rest of the batch is lost too
-      lock.lock();
-      dropped_ += lost;
-      if (lost > 0 && closing_.load()) return;  // gave up: close()'s grace period is over
-    }
-  }
-
-  // Write all of `text`, never blocking for long: false if the output failed, or close() gave up.
-  bool write_out(std::string_view text) {
-    while (!text.empty()) {
-      if (closing_.load() && pg::Clock::now() >= give_up_at_) return false;
-      pollfd out{fd_, POLLOUT, 0};
-      const int ready = ::poll(&out, 1, 20);  // 20 ms at a time, to notice close() giving up
-      if (ready == 0 || (ready < 0 && errno == EINTR)) continue;
-      if (ready < 0) return false;
-      const ssize_t written = ::write(fd_, text.data(), std::min<std::size_t>(text.size(), PIPE_BUF));
-      if (written < 0) {
-        if (errno == EINTR || errno == EAGAIN) continue;
-        return false;
-      }
-      text.remove_prefix(static_cast<std::size_t>(written));
-    }
-    return true;
-  }
-
-  int fd_;
-  std::size_t capacity_;
-  mutable std::mutex mutex_;               // guards queue_, unreported_ and dropped_
-  std::condition_variable wake_;           // a line was queued, or close() was called
-  std::deque<std::string> queue_;          // lines waiting to be written, each with its '\n'
-  long unreported_ = 0;                    // lines dropped since the last "[log: ... dropped]" line
-  long dropped_ = 0;                       // lines dropped in all
-  std::atomic<bool> closing_{false};       // set once, under the mutex, by close()
-  pg::Clock::time_point give_up_at_{};     // written before closing_ is set, read after it is seen set
-  std::thread thread_{[this] { run(); }};  // last: starts once every member above exists
-};
+// Writing to stdout can block: when stdout is a pipe and its reader stops reading, the pipe fills and
+// the next write waits for as long as the reader does. A server that wrote its log lines on the event
+// loop's thread would then stop serving everyone, Ctrl-C included: the very mistake of calling
+// blocking code in a coroutine (basics/blocking_work_in_async). So the server never writes its log
+// itself: it hands each line to a LogWriter, a bounded queue drained by a thread of its own, which
+// drops and counts what the output cannot take. blocking_echo_server uses the same class; it lives in
+// common/log_writer.hpp, which explains it in full.
 
 // -------------------------------------------------------------------------------------------------
 // 12. The same server on a background thread (how the tests run it)

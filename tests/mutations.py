@@ -8,6 +8,9 @@ add per thread that loses nothing in most runs, while ThreadSanitizer reports it
 
 Only tests that call the lesson's functions in the test program can see a mutant: a test that runs
 the lesson as a program (LESSON_BINARY) runs the unchanged one, so do not name those here.
+
+A header under common/ can be an entry's lesson too: its tests are tests/common/test_NAME.cpp, which
+include it as "common/NAME.hpp" so that the mutant's copy is found first.
 """
 
 
@@ -313,6 +316,15 @@ MUTATIONS = [
         ("    if (std::string_view(buffer.data(), length) == line) {", "    if (true) {")),
 
     mutation(
+        "common/log_writer.hpp", "the log's queue is unbounded",
+        r"^log writer: with nobody reading",
+        ("      if (may_drop && queue_.size() + (unreported_ > 0 ? 1 : 0) >= capacity_) {", "      if (false) {")),
+    mutation(
+        "common/log_writer.hpp", "after EPIPE the writer retries every line and never says so",
+        r"^log writer: after EPIPE",
+        ("        return errno == EPIPE ? Outcome::gone : Outcome::failed;", "        return Outcome::failed;")),
+
+    mutation(
         "networking/blocking_echo_server.cpp", "no line limit",
         r"^a line longer than max_line closes only that connection",
         ("      if (newline + 1 - complete > config.max_line) {", "      if (false) {"),
@@ -325,4 +337,16 @@ MUTATIONS = [
         "networking/blocking_echo_server.cpp", "a finishing connection does not wake the reaper",
         r"^finished connections are reaped at once",
         ("    wake_.notify_all();  // the reaper\n", "")),
+    mutation(
+        "networking/blocking_echo_server.cpp", "send_all does not go on from where a partial send stopped",
+        r"^send_all writes every byte in order",
+        ("    data += sent;\n", "")),
+    mutation(
+        "networking/blocking_echo_server.cpp", "the connection cap ignores the open-file limit",
+        r"^the connection cap is lowered to what the open-file limit allows",
+        ("    config_.max_connections = cap;\n", "")),
+    mutation(
+        "networking/blocking_echo_server.cpp", "out of descriptors, a waiting client is left hanging (no spare)",
+        r"^out of file descriptors anyway",
+        ("  if ((error == EMFILE || error == ENFILE) && spare_fd_ >= 0) {", "  if (false) {")),
 ]

@@ -9,22 +9,31 @@
 //
 // Your goal: ask() returns the answer (without its '\n') when it arrives within `patience`, as soon
 // as it arrives; when it does not, ask() returns std::nullopt after about `patience`, and the
-// connection is closed, nothing left waiting on it.
+// connection is closed, nothing left waiting on it. A server that hangs up without answering is not
+// silent: ask() says so at once, with an exception (as shipped, the read already throws "End of
+// file"); it must not wait out the patience and return std::nullopt as if the server were silent.
 //
-// Check:  cmake --build build/exercises --target test_give_up_on_silence &&
-// build/exercises/exercises/test_give_up_on_silence Run:    nc -l 8888 (a server that says nothing), then:
-// build/exercises/exercises/give_up_on_silence --port 8888
+// clang-format off
+// Check:  cmake --build build/exercises --target test_give_up_on_silence && build/exercises/exercises/test_give_up_on_silence
+// Run:    nc -l 8888   (a server that says nothing), then, in another terminal:
+//         build/exercises/exercises/give_up_on_silence --port 8888
 //
 // Hint 1: Python would write `await asyncio.wait_for(reader.readline(), patience)`. Asio 1.22 has no
 //         wait_for: you race the read against a timer, and whichever finishes first wins.
 // Hint 2: Asio's awaitable operators: `co_await (a || b)` runs both and resumes when the first one
 //         finishes, cancelling the other; the result is a std::variant whose index() says which
-//         won (asio/experimental/awaitable_operators.hpp).
+//         won (asio/experimental/awaitable_operators.hpp). But `||` ends on the first *success*: a
+//         read that throws (the server hung up) does not end it, and the timer decides. So ask for
+//         the error as a value: with as_tuple(asio::use_awaitable) an operation returns a tuple
+//         (error_code, result) instead of throwing (networking/tcp_echo_client.cpp shows it). In Asio
+//         1.22 it is asio::experimental::as_tuple (asio/experimental/as_tuple.hpp); from 1.28 on, asio::as_tuple.
 // Hint 3: make an asio::steady_timer timer(executor, patience), then
-//         auto winner = co_await (asio::async_read_until(socket, asio::dynamic_buffer(answer), '\n',
-//         asio::use_awaitable)
-//                                 || timer.async_wait(asio::use_awaitable));
-//         and return std::nullopt when winner.index() == 1.
+//           auto winner = co_await (asio::async_read_until(socket, asio::dynamic_buffer(answer), '\n',
+//                                                          asio::experimental::as_tuple(asio::use_awaitable))
+//                                   || timer.async_wait(asio::use_awaitable));
+//         Return std::nullopt when winner.index() == 1; otherwise auto [error, length] = std::get<0>(winner),
+//         and throw when `error` is set (asio::error::eof: the server closed the connection).
+// clang-format on
 
 #include <fmt/format.h>
 #include <asio/awaitable.hpp>

@@ -13,6 +13,7 @@
 // were split; a line of up to max_line_length bytes is accepted; a longer one gets the error line
 // and the connection is closed, without the server buffering more than about that much.
 //
+// clang-format off
 // Check:  cmake --build build/exercises --target test_split_lines && build/exercises/exercises/test_split_lines
 // Run:    build/exercises/exercises/split_lines --port 8888   and, in another terminal:
 //         (printf 'hel'; sleep 1; printf 'lo\nworld\n') | nc -N localhost 8888
@@ -24,6 +25,7 @@
 //         bytes after it stay in the buffer. Erase the line from the buffer when you are done with it.
 // Hint 3: asio::dynamic_buffer(buffer, max_line_length + 1) never grows past that size: a longer line
 //         ends the read with the error asio::error::not_found (a std::system_error when thrown).
+// clang-format on
 
 #include <fmt/format.h>
 #include <asio/awaitable.hpp>

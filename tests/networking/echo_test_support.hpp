@@ -277,6 +277,13 @@ class Child {
     return ::fcntl(out_, F_GETPIPE_SZ);
   }
 
+  // The reader of the program's stdout goes away, as `program | head -n 1` does once it has its line:
+  // the program's next write to stdout fails with EPIPE (or kills it with SIGPIPE).
+  void close_output() {
+    if (out_ >= 0) ::close(out_);
+    out_ = -1;
+  }
+
   // Bytes the program wrote to stdout that the test has not read yet.
   [[nodiscard]] int unread_output() const {
     int unread = 0;

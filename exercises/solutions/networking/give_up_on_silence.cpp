@@ -1,23 +1,35 @@
 // SOLUTION give_up_on_silence (the exercise is exercises/networking/give_up_on_silence.cpp).
 //
-// Why it works: `read || timer` starts both and resumes when the first one has finished; Asio then
-// cancels the other and waits until it has completed too, so nothing is left pending. When the answer
-// wins, the timer is cancelled and ask() returns at once; when the timer wins, the read is cancelled
-// (it ends with operation_aborted) and ask() returns std::nullopt. Either way the socket is a local of
-// this coroutine, so it closes when ask() returns: the server sees the connection end.
-// (In Asio 1.22, `||` waits for the first *success*: a read that fails because the server closed the
-// connection does not end the race, so the timer decides and ask() also returns std::nullopt.)
+// Why it works: `conversation || timer` starts both and resumes when the first one has finished; Asio
+// then cancels the other and waits until it has completed too, so nothing is left pending. When the
+// answer wins, the timer is cancelled and ask() returns at once; when the timer wins, the pending
+// connect, write or read is cancelled (it ends with operation_aborted) and ask() returns std::nullopt.
+// Either way the socket is a local of this coroutine, so it closes when ask() returns: the server
+// sees the connection end.
 //
-// A tempting wrong fix the test rejects: `co_await (read && timer)`, or sleeping for `patience` and
-// then checking whether an answer came. A silent server is handled, but every answer now takes the
-// whole patience, and the test sees an immediate answer arrive late. Another: setting SO_RCVTIMEO
-// on the socket, which limits only blocking reads, not Asio's asynchronous ones: ask() still waits
-// for ever, and the test's time limit stops it.
+// Why as_tuple: in Asio 1.22 (and every release to 1.38), `||` ends on the first side that
+// *succeeds*. A read that throws, because the server hung up (end of file) or reset the connection,
+// does not end the race: the timer decides, so a server that hangs up at once would cost the whole
+// patience and be reported as silence. That is the trap networking/tcp_echo_client.cpp warns about.
+// With as_tuple each operation hands back its error as a value instead of throwing, so a failure
+// completes the conversation at once, and ask() reports it for what it is (an exception that says
+// "the server closed the connection without answering"), not as a silence.
+//
+// Why the whole conversation races the timer, not only the read: connecting and sending wait for the
+// network too (a firewall that swallows packets makes connect() wait about two minutes). One timer
+// bounds every wait of ask().
+//
+// Tempting wrong fixes the test rejects: `co_await (read && timer)`, or sleeping for `patience` and
+// then checking whether an answer came: a silent server is handled, but every answer now takes the
+// whole patience. Setting SO_RCVTIMEO on the socket limits only blocking reads, not Asio's
+// asynchronous ones: ask() still waits for ever. And `read || timer` with a read that throws (plain
+// use_awaitable): a server that hangs up costs the whole patience and reads as silence.
 
 #include <fmt/format.h>
 #include <asio/awaitable.hpp>
 #include <asio/buffer.hpp>
 #include <asio/co_spawn.hpp>
+#include <asio/error.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
@@ -25,33 +37,65 @@
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
+#include <asio/version.hpp>
 #include <asio/write.hpp>
+// as_tuple is asio::experimental::as_tuple in Asio 1.22 and asio::as_tuple from 1.28 on (1.38 removed
+// the experimental header): use the form this Asio offers, as networking/tcp_echo_client.cpp does.
+#if ASIO_VERSION >= 102800
+#include <asio/as_tuple.hpp>
+using asio::as_tuple;
+#else
+#include <asio/experimental/as_tuple.hpp>
+using asio::experimental::as_tuple;
+#endif
 
 #include <chrono>
 #include <exception>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <system_error>
+#include <utility>
 #include <variant>
 
 #include "playground.hpp"
 
 using namespace asio::experimental::awaitable_operators;  // && and || on awaitables
 
+// `co_await op(..., nothrow)` gives a tuple (error_code, result...) instead of throwing.
+constexpr auto nothrow = as_tuple(asio::use_awaitable);
+
+struct Exchange {
+  asio::error_code error;  // what went wrong, or nothing
+  std::string answer;      // the first line, without its '\n', when nothing went wrong
+};
+
+// Connect, send the question, read one line. Every failure comes back as a value, never as an
+// exception, so that it ends the race in ask() at once.
+asio::awaitable<Exchange> converse(asio::ip::tcp::socket& socket, asio::ip::tcp::endpoint server,
+                                   std::string question) {
+  if (auto [error] = co_await socket.async_connect(server, nothrow); error) co_return Exchange{error, {}};
+  question += '\n';
+  if (auto [error, sent] = co_await asio::async_write(socket, asio::buffer(question), nothrow); error)
+    co_return Exchange{error, {}};
+  Exchange result;
+  auto [error, length] = co_await asio::async_read_until(socket, asio::dynamic_buffer(result.answer), '\n', nothrow);
+  result.error = error;
+  if (!error) result.answer.resize(length - 1);  // the first line, without its '\n'
+  co_return result;
+}
+
 asio::awaitable<std::optional<std::string>> ask(asio::ip::tcp::endpoint server, std::string question,
                                                 std::chrono::milliseconds patience) {
   asio::ip::tcp::socket socket(co_await asio::this_coro::executor);
-  co_await socket.async_connect(server, asio::use_awaitable);
-  question += '\n';
-  co_await asio::async_write(socket, asio::buffer(question), asio::use_awaitable);
-
-  std::string answer;
   asio::steady_timer timer(co_await asio::this_coro::executor, patience);
-  const auto winner =
-      co_await (asio::async_read_until(socket, asio::dynamic_buffer(answer), '\n', asio::use_awaitable) ||
-                timer.async_wait(asio::use_awaitable));
+  auto winner = co_await (converse(socket, server, std::move(question)) || timer.async_wait(asio::use_awaitable));
   if (winner.index() == 1) co_return std::nullopt;  // the timer won: no answer in time
-  answer.resize(std::get<0>(winner) - 1);           // the first line, without its '\n'
-  co_return answer;
+  Exchange exchange = std::get<0>(std::move(winner));
+  if (exchange.error == asio::error::eof)
+    throw std::runtime_error("the server closed the connection without answering");
+  if (exchange.error) throw std::system_error(exchange.error, "cannot ask the server");
+  co_return std::move(exchange.answer);
 }  // the socket closes here, when its coroutine frame ends
 
 #ifndef PLAYGROUND_NO_MAIN  // the test includes this file and brings its own main
