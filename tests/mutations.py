@@ -90,6 +90,33 @@ MUTATIONS = [
         r"^a strand serialises handlers",
         ("      asio::post(strand, update);", "      asio::post(io, update);")),
 
+    mutation(
+        "basics/coroutines_from_scratch.cpp", "gather awaits its lazy tasks without starting them first",
+        r"^the waits overlap on one thread",
+        ("  for (auto& task : tasks) task.start(loop);\n", "")),
+    mutation(
+        "basics/coroutines_from_scratch.cpp", "the timer heap keeps the latest deadline on top",
+        r"^tasks resume in timer order",
+        ("when != other.when ? when > other.when", "when != other.when ? when < other.when")),
+    mutation(
+        "basics/coroutines_from_scratch.cpp", "unhandled_exception swallows the exception and returns a default value",
+        r"^a task's result and its exception reach",
+        ("  void unhandled_exception() { error = std::current_exception(); }",
+         "  void unhandled_exception() { value = T{}; }")),
+    mutation(
+        "basics/coroutines_from_scratch.cpp", "final_suspend never resumes the awaiting task",
+        r"^(the waits overlap|a task's result and its exception|tasks resume in timer order)",
+        ("      return next ? next : std::noop_coroutine();", "      return std::noop_coroutine();")),
+    mutation(
+        "basics/coroutines_from_scratch.cpp", "awaiting a finished task suspends for ever",
+        r"^a task awaited after it finished",
+        ("  bool await_ready() const noexcept { return handle_.done(); }",
+         "  bool await_ready() const noexcept { return false; }")),
+    mutation(
+        "basics/coroutines_from_scratch.cpp", "the Task's destructor leaks its frame",
+        r"^every coroutine frame is freed",
+        ("    if (handle_) handle_.destroy();", "    (void)handle_;")),
+
     # ---------------------------------------------------------------------------------------------- threading
     mutation(
         "threading/thread_basics.cpp", "join() timed after it returned: it did not wait",
