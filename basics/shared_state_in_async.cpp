@@ -66,12 +66,14 @@ struct Outcome {
   double ms = 0;   // from the first thread's run() to the last thread's end
 };
 
-// An account's balance is a std::atomic only so that section 1's lost updates are well defined: the
-// read and the write are two separate atomic steps, and another thread's deposit can fall between
-// them (a std::this_thread::yield() there makes it likely). With a plain long, section 1 would be a
-// data race: undefined behaviour, which ThreadSanitizer reports (Try this 1).
+// An account's balance is a plain long, guarded by whichever way the section uses. Section 1 alone uses
+// `unguarded`, a std::atomic, so that its lost updates are well defined: the read and the write are two
+// separate atomic steps, and another thread's deposit can fall between them. On the plain long that
+// would be a data race: undefined behaviour, which ThreadSanitizer reports (Try this 2). The yield
+// between read and write stands for any work there, and makes a collision likely.
 struct Account {
-  std::atomic<long> balance{0};
+  long balance = 0;
+  std::atomic<long> unguarded{0};      // section 1
   std::mutex mutex;                    // section 2
   std::binary_semaphore held_lock{1};  // section 3 (why a semaphore: see there)
 };
@@ -80,6 +82,11 @@ void deposit_in_two_steps(std::atomic<long>& balance, long amount) {
   const long seen = balance.load();
   std::this_thread::yield();  // the window in which another thread's deposit is overwritten
   balance.store(seen + amount);
+}
+void deposit_in_two_steps(long& balance, long amount) {  // the same for a guarded plain long
+  const long seen = balance;
+  std::this_thread::yield();
+  balance = seen + amount;
 }
 
 // Between deposits each coroutine waits for its next request: here, a post to its executor, which puts
@@ -93,7 +100,7 @@ const auto rethrow = [](std::exception_ptr error) {     // co_spawn's handler: a
 
 long sum_of(const std::deque<Account>& accounts) {
   long total = 0;
-  for (const auto& account : accounts) total += account.balance.load();
+  for (const auto& account : accounts) total += account.balance + account.unguarded.load();
   return total;
 }
 
@@ -106,7 +113,7 @@ long sum_of(const std::deque<Account>& accounts) {
 asio::awaitable<void> deposit_unprotected(Account& account, int updates) {
   for (int i = 0; i < updates; ++i) {
     co_await next_request();
-    deposit_in_two_steps(account.balance, 1);
+    deposit_in_two_steps(account.unguarded, 1);
   }
 }
 
@@ -164,10 +171,10 @@ asio::awaitable<void> deposit_holding_lock_across_await(Account& account, int wh
       continue;
     }
     const int locked_on = pg::thread_number();
-    const long seen = account.balance.load();
+    const long seen = account.balance;
     slow_service.expires_after(setup.hold);
     co_await slow_service.async_wait(asio::use_awaitable);  // suspended, lock held
-    account.balance.store(seen + 1);
+    account.balance = seen + 1;
     if (pg::thread_number() != locked_on) ++out.resumed_elsewhere;
     account.held_lock.release();
   }
@@ -233,10 +240,10 @@ asio::awaitable<void> deposit_with_async_mutex(Account& account, AsyncMutex& mut
   for (int i = 0; i < setup.held_updates; ++i) {
     co_await next_request();
     const auto guard = co_await mutex.lock();
-    const long seen = account.balance.load();
+    const long seen = account.balance;
     slow_service.expires_after(setup.hold);
     co_await slow_service.async_wait(asio::use_awaitable);  // suspended, lock held: that is fine here
-    account.balance.store(seen + 1);
+    account.balance = seen + 1;
   }
 }
 
@@ -270,6 +277,7 @@ asio::awaitable<Ledger> account_owner(DepositChannel& requests, const Setup& set
     ledger.balances[static_cast<std::size_t>(deposit.account)] += deposit.amount;
     ++ledger.served[static_cast<std::size_t>(deposit.from * setup.updates + deposit.sequence)];
   }
+  requests.close();  // a sender still sending would now get an error instead of waiting for ever
   co_return ledger;
 }
 
@@ -534,14 +542,17 @@ int main(int argc, char** argv) {
 //    there is no await between them: asyncio's guarantee, which a second thread takes away. Section 3
 //    still gives up: the one thread blocks in the lock while the holder waits to be resumed on it.
 //
-// 2. Build the tsan preset, change Account::balance to a plain `long` (and deposit_in_two_steps to
-//    take `long&`, reading and writing it directly), and run build/tsan/basics/shared_state_in_async.
+// 2. Build the tsan preset (`cmake --preset tsan`, then build this target in build/tsan), change
+//    deposit_unprotected to deposit into `account.balance` (the plain long) instead of
+//    `account.unguarded`, and run build/tsan/basics/shared_state_in_async.
 //    Answer: "WARNING: ThreadSanitizer: data race" in deposit_in_two_steps, reached from section 1's
-//    deposit_unprotected; the other sections stay silent: the mutex, the strand and the async mutex
-//    order every access, and in 5b only the owner touches its balances.
+//    deposit_unprotected; without the change it stays silent: the mutex, the strand, the semaphore and
+//    the async mutex order every access to the plain long, and in 5b only the owner touches its balances.
 //
 // 3. In run_strand_per_account, spawn on `io` instead of on the account's strand. What changes?
-//    Answer: section 4 loses deposits like section 1, and "overlapping in time" is no longer 0: the
-//    coroutines now resume on either thread with nothing keeping one account's deposits apart.
+//    Answer: nothing keeps one account's deposits apart any more: "overlapping in time" is no longer
+//    0, and the two threads now write the plain long at once, a data race. Built in the tsan preset,
+//    ThreadSanitizer reports it every run; in the default build deposits are lost when the threads
+//    collide, but a data race is undefined behaviour, so nothing that build prints is guaranteed.
 //
 // Next: threading/thread_basics.cpp: threads themselves, where C++ and Python differ most.
