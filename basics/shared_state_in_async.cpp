@@ -1,5 +1,5 @@
 // shared_state_in_async: state shared by coroutines that run on several threads, five ways.
-// New to C++ or Asio? PRIMER.md explains the words used here (strand, channel, actor).
+// New to C++ or Asio? PRIMER.md explains the words used here (strand, executor, as_tuple).
 //
 // What you will see: one io_context run by two threads, and many coroutines depositing into a few
 // shared accounts. In asyncio, the code between two awaits runs alone, so `balance += 1` needs no
@@ -22,6 +22,8 @@
 //   asyncio.Lock held across an await          -> an async mutex (section 5); never a std::mutex (section 3)
 //   threading.Lock around a short update       -> std::mutex, released before the next co_await (section 2)
 //   one task owning the state, fed by a Queue  -> an owner coroutine and a concurrent_channel (section 5)
+// Channels live in asio::experimental (Asio 1.22 to 1.38): `channel` for one thread, `concurrent_channel`
+// (the same with a mutex inside) when several threads send and receive, as here.
 
 #include <asio.hpp>
 #include <asio/experimental/concurrent_channel.hpp>
