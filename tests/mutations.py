@@ -125,7 +125,7 @@ MUTATIONS = [
     mutation(
         "basics/shared_state_in_async.cpp", "the strand way spawns every coroutine on the io_context, not a strand",
         r"^strand per account",
-        ("    co_spawn(strands[static_cast<std::size_t>(a)],", "    co_spawn(io,"), sanitizer="thread"),
+        ("    co_spawn(strands[static_cast<std::size_t>(a)],", "    co_spawn(io,")),
     mutation(
         "basics/shared_state_in_async.cpp", "the async mutex's channel has room for two holders",
         r"^(the correct ways give exact totals|a lock held across a co_await)",
