@@ -43,5 +43,5 @@ TEST_CASE("sleep_without_blocking: the sleeps overlap, each wakes after its dela
   INFO(
       "one after another the sleeps take 300 ms; overlapping, about 150 ms. Something still blocks the loop's "
       "thread");
-  CHECK(took_ms < 250);
+  CHECK(took_ms < 280);  // one after another is at least 300 ms; the margin allows for a busy machine
 }
