@@ -356,4 +356,5 @@ int main(int argc, char** argv) {
 //    the loop instead of resuming gather, which waits for ever. final_suspend is where the awaiter is
 //    woken.
 //
-// Next: basics/event_loop_and_tasks.cpp: the real loop, asio::io_context, and co_spawn's tasks.
+// Next: basics/tasks_gather_wait_cancel.cpp: gather when a task fails, wait for the first, cancel
+// and time out, on the real loop again.

@@ -562,4 +562,5 @@ int main(int argc, char** argv) {
 //    ThreadSanitizer reports it every run; in the default build deposits are lost when the threads
 //    collide, but a data race is undefined behaviour, so nothing that build prints is guaranteed.
 //
-// Next: threading/thread_basics.cpp: threads themselves, where C++ and Python differ most.
+// Next: multiprocessing/process_basics.cpp: processes, fork() and pipes, where nothing is shared
+// unless you share it.
