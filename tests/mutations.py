@@ -93,6 +93,58 @@ MUTATIONS = [
         r"^a strand serialises handlers",
         ("      asio::post(strand, update);", "      asio::post(io, update);")),
 
+    mutation(
+        "basics/coroutines_from_scratch.cpp", "gather awaits its lazy tasks without starting them first",
+        r"^the waits overlap on one thread",
+        ("  for (auto& task : tasks) task.start(loop);\n", "")),
+    mutation(
+        "basics/coroutines_from_scratch.cpp", "the timer heap keeps the latest deadline on top",
+        r"^tasks resume in timer order",
+        ("when != other.when ? when > other.when", "when != other.when ? when < other.when")),
+    mutation(
+        "basics/coroutines_from_scratch.cpp", "unhandled_exception swallows the exception and returns a default value",
+        r"^a task's result and its exception reach",
+        ("  void unhandled_exception() { error = std::current_exception(); }",
+         "  void unhandled_exception() { value = T{}; }")),
+    mutation(
+        "basics/coroutines_from_scratch.cpp", "final_suspend never resumes the awaiting task",
+        r"^(the waits overlap|a task's result and its exception|tasks resume in timer order)",
+        ("      return next ? next : std::noop_coroutine();", "      return std::noop_coroutine();")),
+    mutation(
+        "basics/coroutines_from_scratch.cpp", "awaiting a finished task suspends for ever",
+        r"^a task awaited after it finished",
+        ("  bool await_ready() const noexcept { return handle_.done(); }",
+         "  bool await_ready() const noexcept { return false; }")),
+    mutation(
+        "basics/coroutines_from_scratch.cpp", "the Task's destructor leaks its frame",
+        r"^every coroutine frame is freed",
+        ("    if (handle_) handle_.destroy();", "    (void)handle_;")),
+
+    mutation(
+        "basics/shared_state_in_async.cpp", "the deposit under a std::mutex takes no lock",
+        r"^the correct ways give exact totals",
+        ("    const std::lock_guard lock(account.mutex);  // released at the end of this iteration, before any await\n",
+         ""), sanitizer="thread"),
+    mutation(
+        "basics/shared_state_in_async.cpp", "the strand way spawns every coroutine on the io_context, not a strand",
+        r"^strand per account",
+        ("    co_spawn(strands[static_cast<std::size_t>(a)],", "    co_spawn(io,")),
+    mutation(
+        "basics/shared_state_in_async.cpp", "the async mutex's channel has room for two holders",
+        r"^(the correct ways give exact totals|a lock held across a co_await)",
+        ("slot_(io.get_executor(), 1)", "slot_(io.get_executor(), 2)")),
+    mutation(
+        "basics/shared_state_in_async.cpp", "the timed lock is released before the await: nothing is held across it",
+        r"^a lock held across a co_await",
+        ("    co_await slow_service.async_wait(asio::use_awaitable);  // suspended, lock held\n",
+         "    account.held_lock.release();\n    co_await slow_service.async_wait(asio::use_awaitable);\n"),
+        ("    if (pg::thread_number() != locked_on) ++out.resumed_elsewhere;\n    account.held_lock.release();\n",
+         "    if (pg::thread_number() != locked_on) ++out.resumed_elsewhere;\n")),
+    mutation(
+        "basics/shared_state_in_async.cpp", "every sender sends the end marker: the owner stops at the first",
+        r"^the owner coroutine serves every request",
+        ("  if (--senders_left == 0) co_await", "  if (--senders_left >= 0) co_await")),
+
     # ---------------------------------------------------------------------------------------------- threading
     mutation(
         "threading/thread_basics.cpp", "join() timed after it returned: it did not wait",
