@@ -10,9 +10,12 @@
 // Your goal: count_visits() returns exactly threads x visits_each, every time, and ThreadSanitizer
 // finds no data race in it. Keep the threads: they must still run at the same time.
 //
-// Check:  cmake --build build/exercises --target test_exact_counter && build/exercises/exercises/test_exact_counter
-// Race check (ThreadSanitizer):  cmake --workflow --preset exercises-tsan
+// clang-format off
+// Check:  cmake --build build/exercises --target test_exact_counter test_exact_counter_tsan
+//         build/exercises/exercises/test_exact_counter
+//         build/exercises/exercises/test_exact_counter_tsan   (the same test under ThreadSanitizer)
 // Run:    build/exercises/exercises/exact_counter
+// clang-format on
 //
 // Hint 1: a lost update needs a gap between the read and the write. Which gap, and what could close it?
 // Hint 2: the lesson closes it two ways: a std::mutex held across the whole read-add-write, or one
