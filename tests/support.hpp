@@ -21,6 +21,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -236,6 +237,33 @@ inline void check_rejects_bad_flags(const std::string& path, const std::vector<s
     CHECK(r.out.empty());
   }
 }
+
+// While it lives, the calling thread and every thread it starts run on one core only. A test uses it
+// to make a lost wake-up likely: on one core, a notify that wakes a thread which slept long usually
+// hands it the core at once, before the notifier's next line runs, so a notify placed before the state
+// change it announces is seen by a waiter that re-checks too early. (On two cores the notifier almost
+// always gets there first.) Nothing changes where the affinity cannot be set.
+class OnOneCore {
+ public:
+  OnOneCore() {
+    saved_ = ::sched_getaffinity(0, sizeof before_, &before_) == 0;
+    const int cpu = ::sched_getcpu();
+    if (!saved_ || cpu < 0) return;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    ::sched_setaffinity(0, sizeof one, &one);
+  }
+  OnOneCore(const OnOneCore&) = delete;
+  OnOneCore& operator=(const OnOneCore&) = delete;
+  ~OnOneCore() {
+    if (saved_) ::sched_setaffinity(0, sizeof before_, &before_);
+  }
+
+ private:
+  cpu_set_t before_{};
+  bool saved_ = false;
+};
 
 // How many cores the machine has; timing tests that need free cores skip below 2.
 inline unsigned cores() { return std::max(1u, std::thread::hardware_concurrency()); }
