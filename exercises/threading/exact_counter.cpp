@@ -25,6 +25,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <cstddef>
 #include <latch>
 #include <thread>
 #include <vector>
@@ -33,19 +34,27 @@
 
 int count_visits(int threads, int visits_each) {
   std::atomic<int> counter{0};
-  std::latch start(threads);  // every thread starts counting at the same moment
-  std::vector<std::thread> workers;
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&] {
-      start.arrive_and_wait();
-      for (int i = 0; i < visits_each; ++i) {
-        const int seen = counter.load();  // step 1: read
-        std::this_thread::yield();        // another thread may run here...
-        counter.store(seen + 1);          // step 2: ...and its update is overwritten by this one
+  std::latch start(threads);
+  {
+    std::vector<std::jthread> workers;  // each joins its thread when destroyed
+    workers.reserve(static_cast<std::size_t>(threads));
+    try {
+      for (int t = 0; t < threads; ++t) {
+        workers.emplace_back([&] {
+          start.arrive_and_wait();
+          for (int i = 0; i < visits_each; ++i) {
+            const int seen = counter.load();  // step 1: read
+            std::this_thread::yield();        // another thread may run here...
+            counter.store(seen + 1);          // step 2: ...and its update is overwritten by this one
+          }
+        });
       }
-    });
-  }
-  for (auto& worker : workers) worker.join();
+    } catch (...) {
+      // A thread could not start: let the started ones past the latch, so that they can be joined.
+      start.count_down(threads - static_cast<std::ptrdiff_t>(workers.size()));
+      throw;
+    }
+  }  // every worker is joined here
   return counter.load();
 }
 
