@@ -290,9 +290,9 @@ TEST_CASE("thread_basics program: a detached thread that finishes before main() 
   CHECK(r.out.find("child: detached thread finished its work") != std::string::npos);
   CHECK(r.out.find("so it finished before main()") != std::string::npos);
   CHECK(r.out.find("never appeared") == std::string::npos);
-  // And the other way round: the thread needs longer than main() runs.
+  // And the other way round: the thread needs far longer than main() runs (and than a sanitizer's exit).
   r = test_support::run_program(LESSON_BINARY, {"--tasks", "1", "--delay-ms", "1", "--threads", "1", "--increments",
-                                                "10", "--worker-ms", "300", "--main-ms", "10"});
+                                                "10", "--worker-ms", "3000", "--main-ms", "10"});
   INFO("stdout: " << r.out);
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("child: detached thread finished its work") == std::string::npos);
