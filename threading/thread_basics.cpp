@@ -442,9 +442,9 @@ int main(int argc, char** argv) {
 //
 // 2. Run `build/default/threading/thread_basics --worker-ms 10 --main-ms 100`. Does the detached
 //    thread's line appear in section 4?
-//    Answer: yes: "child: detached thread finished its work" is printed, because the thread finished
-//    its 10 ms of work before main() returned at 100 ms. A detached thread is cut off only if it is
-//    still running when the process exits.
+//    Answer: yes: "child: detached thread finished its work" is printed, and the next line says why:
+//    the thread finished its 10 ms of work before main() returned at 100 ms. A detached thread is cut
+//    off only if it is still running when the process exits.
 //
 // 3. Run it with `--threads 1`. How many updates does section 5's BROKEN counter lose?
 //    Answer: none: "50000 of 50000 (0 updates lost)". With one thread nobody can slip in between the
