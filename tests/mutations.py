@@ -184,6 +184,14 @@ MUTATIONS = [
         ("    if (join_first) pool.join();", "    (void)join_first;")),
 
     mutation(
+        "threading/thread_pool_executor.cpp", "as_completed: a task wakes the collector before pushing its result",
+        r"^as_completed: each result is pushed before the collector is woken",
+        ("      {\n        std::lock_guard lock(mutex);\n        finished.push_back(id);\n      }\n"
+         "      finished_one.notify_one();\n",
+         "      finished_one.notify_one();\n"
+         "      {\n        std::lock_guard lock(mutex);\n        finished.push_back(id);\n      }\n")),
+
+    mutation(
         "threading/locks_and_thread_safety.cpp", "the mutex counter without its lock_guard (a data race)",
         r"^mutex and atomic counts are exact",
         ("      std::lock_guard lock(mutex);\n      ++counter;", "      ++counter;"),
@@ -265,6 +273,17 @@ MUTATIONS = [
          "        outcome.error = error.what();\n        outcomes.add(std::move(outcome));\n        return;")),
 
     mutation(
+        "threading/queues_and_worker_threads.cpp", "task_done() wakes only one of the threads in join()",
+        r"^join\(\) called by several threads",
+        ("    if (--unfinished_ == 0) all_done_.notify_all();", "    if (--unfinished_ == 0) all_done_.notify_one();")),
+    mutation(
+        "threading/queues_and_worker_threads.cpp", "get() wakes a producer only when the queue was full (lost wake-ups)",
+        r"^several producers, a small queue and a slow consumer",
+        ("    items_.pop_front();\n    not_full_.notify_one();",
+         "    const bool was_full = capacity_ != 0 && items_.size() == capacity_;\n    items_.pop_front();\n"
+         "    if (was_full) not_full_.notify_one();")),
+
+    mutation(
         "threading/sync_primitives.cpp", "no semaphore: every worker goes in at once",
         r"^semaphore: never more than its count inside",
         ("      if (limit > 0) permits.acquire();  // waits here while `limit` others are inside\n", ""),
@@ -273,6 +292,18 @@ MUTATIONS = [
         "threading/sync_primitives.cpp", "the start gate only counts down, nobody waits at it",
         r"^latch: nobody passes before the last arrival",
         ("        gate.arrive_and_wait();", "        gate.count_down();")),
+
+    mutation(
+        "threading/sync_primitives.cpp", "Event::set notifies before it sets the flag",
+        r"^timed wait: set\(\) changes the flag before it notifies",
+        ("    {\n      std::lock_guard lock(mutex_);\n      set_ = true;\n    }\n    changed_.notify_all();",
+         "    changed_.notify_all();\n    {\n      std::lock_guard lock(mutex_);\n      set_ = true;\n    }")),
+    mutation(
+        "threading/sync_primitives.cpp", "Event::set sets the flag without the lock (a data race)",
+        r"^timed wait:",
+        ("    {\n      std::lock_guard lock(mutex_);\n      set_ = true;\n    }\n    changed_.notify_all();",
+         "    set_ = true;\n    changed_.notify_all();"),
+        sanitizer="thread"),
 
     # ---------------------------------------------------------------------------------------------- multiprocessing
     mutation(

@@ -13,7 +13,10 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -21,7 +24,9 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -235,6 +240,68 @@ inline void check_rejects_bad_flags(const std::string& path, const std::vector<s
     CHECK(r.err.find("usage: " + program) != std::string::npos);
     CHECK(r.out.empty());
   }
+}
+
+// While it lives, the calling thread and every thread it starts run on one core only. A test uses it
+// to make a lost wake-up likely: on one core, a notify that wakes a thread which slept long usually
+// hands it the core at once, before the notifier's next line runs, so a notify placed before the state
+// change it announces is seen by a waiter that re-checks too early. (On two cores the notifier almost
+// always gets there first.) Nothing changes where the affinity cannot be set.
+class OnOneCore {
+ public:
+  OnOneCore() {
+    saved_ = ::sched_getaffinity(0, sizeof before_, &before_) == 0;
+    const int cpu = ::sched_getcpu();
+    if (!saved_ || cpu < 0) return;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    ::sched_setaffinity(0, sizeof one, &one);
+  }
+  OnOneCore(const OnOneCore&) = delete;
+  OnOneCore& operator=(const OnOneCore&) = delete;
+  ~OnOneCore() {
+    if (saved_) ::sched_setaffinity(0, sizeof before_, &before_);
+  }
+
+ private:
+  cpu_set_t before_{};
+  bool saved_ = false;
+};
+
+// Runs `body` in a child process that can start only three more threads: three threads started and
+// joined first leave their stacks in the C library's cache, ready for reuse, and then the address space
+// is capped a little above what is in use, so a fourth stack (8 MB) no longer fits and creating a
+// fourth thread throws std::system_error. The child exits with what `body` returns. Returns the
+// child's wait status, or nullopt if it was still running after `limit` (it is then killed). Not under
+// a sanitizer, whose runtime needs the address space this takes away.
+inline std::optional<int> status_when_threads_run_out(const std::function<int()>& body,
+                                                      std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    std::signal(SIGABRT, SIG_DFL);  // std::terminate must end the child, not reach Catch2's handler
+    std::thread warm[3] = {std::thread([] {}), std::thread([] {}), std::thread([] {})};
+    for (auto& t : warm) t.join();
+    long pages = 0;
+    std::ifstream("/proc/self/statm") >> pages;
+    const auto in_use = static_cast<rlim_t>(pages) * static_cast<rlim_t>(::sysconf(_SC_PAGESIZE));
+    const rlimit cap{in_use + (4 << 20), in_use + (4 << 20)};
+    ::setrlimit(RLIMIT_AS, &cap);
+    ::_exit(body());
+  }
+  int status = 0;
+  for (auto waited = std::chrono::milliseconds(0); ::waitpid(pid, &status, WNOHANG) == 0;
+       waited += std::chrono::milliseconds(5)) {
+    if (waited > limit) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return std::nullopt;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return status;
 }
 
 // How many cores the machine has; timing tests that need free cores skip below 2.

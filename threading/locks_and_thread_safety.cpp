@@ -30,6 +30,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <latch>
 #include <map>
 #include <mutex>
@@ -43,20 +44,30 @@ using namespace std::chrono_literals;
 
 // ---- Plumbing used by every section ---------------------------------------------------------------
 // Run `body(t)` on `threads` threads that all start together (held at a std::latch until the last one
-// is ready), each inside a timeline span named "<label> t", and join them all.
+// is ready), each inside a timeline span named "<label> t", and join them all. If a thread cannot be
+// started (std::system_error: the system is out of threads), the ones already started are let go
+// (their missing partners are counted down at the latch) and joined by their std::jthread's
+// destructor, and the error reaches the caller. With std::thread, destroying the vector of running
+// threads on the way out would call std::terminate; without the count_down, they would wait at the
+// latch for ever.
 template <class Body>
 void run_together(int threads, const std::string& label, pg::Timeline& timeline, Body body) {
   std::latch start(threads);
-  std::vector<std::thread> workers;
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&, t] {
-      start.arrive_and_wait();
-      auto span = timeline.scope(fmt::format("{} {}", label, t));
-      body(t);
-    });
+  std::vector<std::jthread> workers;
+  workers.reserve(static_cast<std::size_t>(threads));
+  try {
+    for (int t = 0; t < threads; ++t) {
+      workers.emplace_back([&, t] {
+        start.arrive_and_wait();
+        auto span = timeline.scope(fmt::format("{} {}", label, t));
+        body(t);
+      });
+    }
+  } catch (...) {
+    start.count_down(threads - static_cast<std::ptrdiff_t>(workers.size()));
+    throw;
   }
-  for (auto& w : workers) w.join();
-}
+}  // each std::jthread joins its thread here
 
 // -------------------------------------------------------------------------------------------------
 // 1. BROKEN: no lock, lost updates

@@ -262,6 +262,32 @@ BackpressureReport run_backpressure(int items, std::size_t capacity, std::chrono
   return {queue.peak_size(), producer_ms};
 }
 
+// ---- Plumbing for main (skip on a first reading) -------------------------------------------------
+// One line per job, but with many jobs only the first and last few, and a count of the rest: a run
+// with --jobs 100000 should not print 100,000 lines.
+void print_outcomes(const std::vector<Outcome>& outcomes, std::size_t shown_at_each_end = 5) {
+  const auto print_one = [](const Outcome& o) {
+    if (o.result) {
+      fmt::print("  job {} -> {} (worker {}, thread {})\n", o.job, *o.result, o.worker, o.thread);
+    } else {
+      fmt::print("  job {} FAILED: {} (worker {}, thread {}, reported it and carried on)\n", o.job, o.error, o.worker,
+                 o.thread);
+    }
+  };
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    if (outcomes.size() > 2 * shown_at_each_end + 1 && i == shown_at_each_end) {
+      const std::size_t hidden = outcomes.size() - 2 * shown_at_each_end;
+      const auto failed = std::count_if(outcomes.begin() + static_cast<std::ptrdiff_t>(i),
+                                        outcomes.end() - static_cast<std::ptrdiff_t>(shown_at_each_end),
+                                        [](const Outcome& o) { return !o.result; });
+      fmt::print("  ... {} more jobs not shown ({} of them failed) ...\n", hidden, failed);
+      i = outcomes.size() - shown_at_each_end - 1;
+      continue;
+    }
+    print_one(outcomes[i]);
+  }
+}
+
 // -------------------------------------------------------------------------------------------------
 // main: run the sections in order
 // -------------------------------------------------------------------------------------------------
@@ -294,28 +320,29 @@ int main(int argc, char** argv) {
   // the failing job is reported and its worker goes on to other jobs; join() returns after the last
   // job's span ends; every worker exits after its sentinel.
   pg::banner(fmt::format("2 and 3. {} jobs x {} ms on {} workers; job {} throws", jobs, job_ms, workers, failing_job));
+  const long expected_ms = (static_cast<long>(jobs) + workers - 1) / workers * job_ms;
+  if (expected_ms >= 1'000) fmt::print("  this takes about {:.0f} s (jobs / workers x job-ms)\n", expected_ms / 1e3);
   std::vector<int> values;
   for (int i = 0; i < jobs; ++i) values.push_back(i == failing_job ? -i : i);
   pg::Timeline pipeline("workers");
   const auto report = run_pipeline(values, workers, std::chrono::milliseconds(job_ms), pipeline);
   pipeline.print();
   trace.add(pipeline);
-  for (const auto& o : report.outcomes) {
-    if (o.result) {
-      fmt::print("  job {} -> {} (worker {}, thread {})\n", o.job, *o.result, o.worker, o.thread);
-    } else {
-      fmt::print("  job {} FAILED: {} (worker {}, thread {}, reported it and carried on)\n", o.job, o.error, o.worker,
-                 o.thread);
-    }
-  }
+  print_outcomes(report.outcomes);
+  fmt::print(
+      "  (worker N is the index run_pipeline gave the worker; thread N is the timeline's number for its\n"
+      "  thread: 1 is main, the others are numbered in the order they first record a span, and the workers\n"
+      "  start together, so worker 0 need not be thread 2)\n");
   fmt::print("  join() returned after {:.0f} ms, when all {} jobs were done (about jobs / workers x {} ms = {} ms)\n",
-             report.join_returned_ms, report.outcomes.size(), job_ms, (jobs + workers - 1) / workers * job_ms);
+             report.join_returned_ms, report.outcomes.size(), job_ms, expected_ms);
   fmt::print("  {} sentinels sent, {} of {} workers exited\n", workers, report.workers_exited, workers);
 
   // Look for: the first puts return at once (the queue has room); after that each put lasts as long as
   // one consume, so the producer advances only as fast as the consumer.
   pg::banner(fmt::format("4. Backpressure: {} items into a queue of capacity {}, consumer takes {} ms each", items,
                          capacity, consume_ms));
+  const long pressure_ms = static_cast<long>(items) * consume_ms;
+  if (pressure_ms >= 1'000) fmt::print("  this takes about {:.0f} s (items x consume-ms)\n", pressure_ms / 1e3);
   pg::Timeline pressure("backpressure");
   const auto bp =
       run_backpressure(items, static_cast<std::size_t>(capacity), std::chrono::milliseconds(consume_ms), pressure);

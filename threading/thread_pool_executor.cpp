@@ -166,10 +166,12 @@ std::chrono::milliseconds delay_of(int id, int tasks, std::chrono::milliseconds 
 
 // Returns the task ids in the order their results were received.
 std::vector<int> collect_as_completed(int tasks, int workers, std::chrono::milliseconds step, pg::Timeline& timeline) {
-  asio::thread_pool pool(static_cast<std::size_t>(workers));
+  // The state the tasks share comes first: objects are destroyed in reverse order, so the pool (and
+  // its threads, which use this state) is always gone before it, even if this function throws.
   std::mutex mutex;
   std::condition_variable finished_one;
   std::vector<int> finished;  // ids, in the order the tasks finished
+  asio::thread_pool pool(static_cast<std::size_t>(workers));
   for (int id = 0; id < tasks; ++id) {
     asio::post(pool, [&, id] {
       slow_square(id, delay_of(id, tasks, step), timeline);
@@ -375,7 +377,15 @@ int main(int argc, char** argv) {
   fmt::print("  cores kept busy on average (CPU time / elapsed time): one by one {:.1f} (at most 1), pool {:.1f}\n",
              seq_cores, cores_got);
   if (cpu_speedup < 0.8 * cpu_ideal) {
-    if (cores_got < 0.8 * cpu_ideal) {
+    if (cpu_seq_ms < 20) {
+      // Starting and joining the workers and handing out tasks costs a fixed fraction of a millisecond:
+      // next to so little work, that cost is most of the pool's time, and the cores sit idle during it.
+      fmt::print(
+          "  below the ideal because the work is too small: all {} tasks took {:.1f} ms one by one, so the\n"
+          "  pool's fixed cost (starting and joining {} threads, handing out the tasks) weighs as much as the\n"
+          "  work itself. Give each task more work (a larger --cpu-limit) and the speedup comes back.\n",
+          cpu_tasks, cpu_seq_ms, workers);
+    } else if (cores_got < 0.8 * cpu_ideal) {
       // The speedup is about (the pool's cores) / (the one-by-one run's cores): what the machine gave.
       fmt::print(
           "  below the ideal because the pool got only {:.1f} of the {} cores it could use: other programs\n"

@@ -10,8 +10,11 @@
 // Your goal: fetch_all_prices() takes about one delay, still as coroutines on one io_context thread
 // (no blocking, no extra threads), and returns the three prices in the same order: {100, 101, 102}.
 //
-// Check:  cmake --build build/exercises --target test_overlap_the_waits &&
-// build/exercises/exercises/test_overlap_the_waits Run:    build/exercises/exercises/overlap_the_waits
+// clang-format off
+// Check:  cmake --build build/exercises --target test_overlap_the_waits
+//         build/exercises/exercises/test_overlap_the_waits
+// Run:    build/exercises/exercises/overlap_the_waits
+// clang-format on
 //
 // Hint 1: `co_await x` suspends this coroutine until x is finished. To overlap, all three requests
 //         must be started before this coroutine waits for any of them.

@@ -11,9 +11,12 @@
 // heartbeat keeps ticking), and the coroutine carries on afterwards on its own executor, the loop's
 // thread, as before. Use the thread pool that checksum() is given.
 //
-// Check:  cmake --build build/exercises --target test_unfreeze_the_loop &&
-// build/exercises/exercises/test_unfreeze_the_loop Race check (ThreadSanitizer):  cmake --workflow --preset
-// exercises-tsan Run:    build/exercises/exercises/unfreeze_the_loop
+// clang-format off
+// Check:  cmake --build build/exercises --target test_unfreeze_the_loop test_unfreeze_the_loop_tsan
+//         build/exercises/exercises/test_unfreeze_the_loop
+//         build/exercises/exercises/test_unfreeze_the_loop_tsan   (the same test under ThreadSanitizer)
+// Run:    build/exercises/exercises/unfreeze_the_loop
+// clang-format on
 //
 // Hint 1: a thread that is allowed to block is one that runs nothing else: one of the pool's threads.
 // Hint 2: co_spawn can start a coroutine on any executor, the pool too, and with the completion token

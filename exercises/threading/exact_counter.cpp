@@ -10,9 +10,12 @@
 // Your goal: count_visits() returns exactly threads x visits_each, every time, and ThreadSanitizer
 // finds no data race in it. Keep the threads: they must still run at the same time.
 //
-// Check:  cmake --build build/exercises --target test_exact_counter && build/exercises/exercises/test_exact_counter
-// Race check (ThreadSanitizer):  cmake --workflow --preset exercises-tsan
+// clang-format off
+// Check:  cmake --build build/exercises --target test_exact_counter test_exact_counter_tsan
+//         build/exercises/exercises/test_exact_counter
+//         build/exercises/exercises/test_exact_counter_tsan   (the same test under ThreadSanitizer)
 // Run:    build/exercises/exercises/exact_counter
+// clang-format on
 //
 // Hint 1: a lost update needs a gap between the read and the write. Which gap, and what could close it?
 // Hint 2: the lesson closes it two ways: a std::mutex held across the whole read-add-write, or one
@@ -22,6 +25,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <cstddef>
 #include <latch>
 #include <thread>
 #include <vector>
@@ -30,19 +34,27 @@
 
 int count_visits(int threads, int visits_each) {
   std::atomic<int> counter{0};
-  std::latch start(threads);  // every thread starts counting at the same moment
-  std::vector<std::thread> workers;
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&] {
-      start.arrive_and_wait();
-      for (int i = 0; i < visits_each; ++i) {
-        const int seen = counter.load();  // step 1: read
-        std::this_thread::yield();        // another thread may run here...
-        counter.store(seen + 1);          // step 2: ...and its update is overwritten by this one
+  std::latch start(threads);
+  {
+    std::vector<std::jthread> workers;  // each joins its thread when destroyed
+    workers.reserve(static_cast<std::size_t>(threads));
+    try {
+      for (int t = 0; t < threads; ++t) {
+        workers.emplace_back([&] {
+          start.arrive_and_wait();
+          for (int i = 0; i < visits_each; ++i) {
+            const int seen = counter.load();  // step 1: read
+            std::this_thread::yield();        // another thread may run here...
+            counter.store(seen + 1);          // step 2: ...and its update is overwritten by this one
+          }
+        });
       }
-    });
-  }
-  for (auto& worker : workers) worker.join();
+    } catch (...) {
+      // A thread could not start: let the started ones past the latch, so that they can be joined.
+      start.count_down(threads - static_cast<std::ptrdiff_t>(workers.size()));
+      throw;
+    }
+  }  // every worker is joined here
   return counter.load();
 }
 

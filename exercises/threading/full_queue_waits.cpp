@@ -11,9 +11,12 @@
 // the queue never holds more than `capacity` items; every item still arrives, once, in order, and
 // nothing hangs. Python's queue.Queue(maxsize=n).put() behaves this way.
 //
-// Check:  cmake --build build/exercises --target test_full_queue_waits &&
-// build/exercises/exercises/test_full_queue_waits Race check (ThreadSanitizer):  cmake --workflow --preset
-// exercises-tsan Run:    build/exercises/exercises/full_queue_waits
+// clang-format off
+// Check:  cmake --build build/exercises --target test_full_queue_waits test_full_queue_waits_tsan
+//         build/exercises/exercises/test_full_queue_waits
+//         build/exercises/exercises/test_full_queue_waits_tsan   (the same test under ThreadSanitizer)
+// Run:    build/exercises/exercises/full_queue_waits
+// clang-format on
 //
 // Hint 1: get() already waits while the queue is empty, on a std::condition_variable. put() needs the
 //         mirror image: wait while it is full.

@@ -11,10 +11,12 @@
 // Your goal: run_transfers() finishes, every transfer happens (none skipped), and the total amount
 // of money stays the same. Keep the two threads and the per-account mutexes.
 //
-// Check:  cmake --build build/exercises --target test_lock_order_deadlock &&
-// build/exercises/exercises/test_lock_order_deadlock
+// clang-format off
+// Check:  cmake --build build/exercises --target test_lock_order_deadlock
+//         build/exercises/exercises/test_lock_order_deadlock
 //         (an unsolved exercise is stopped by the test's watchdog after a few seconds)
 // Run:    build/exercises/exercises/lock_order_deadlock   (as shipped it hangs: Ctrl-C)
+// clang-format on
 //
 // Hint 1: a deadlock needs two threads that each hold one lock and wait for the other's. It cannot
 //         happen if both threads take the two locks in the same order, or take both at once.

@@ -10,10 +10,12 @@
 // Your goal: run_jobs() returns only after every job is done (the total is the sum of all squares),
 // with every worker thread stopped and joined, for any number of workers.
 //
-// Check:  cmake --build build/exercises --target test_stop_every_worker &&
-// build/exercises/exercises/test_stop_every_worker
+// clang-format off
+// Check:  cmake --build build/exercises --target test_stop_every_worker
+//         build/exercises/exercises/test_stop_every_worker
 //         (an unsolved exercise is stopped by the test's watchdog after a few seconds)
 // Run:    build/exercises/exercises/stop_every_worker --workers 1   (works; try --workers 3: Ctrl-C)
+// clang-format on
 //
 // Hint 1: the main thread waits in join(). Which workers can it be waiting for, and what are they
 //         waiting for themselves?

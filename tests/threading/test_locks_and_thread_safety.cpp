@@ -4,6 +4,10 @@
 #include "catch.hpp"
 #include "support.hpp"
 
+#include <system_error>
+
+#include <sys/wait.h>
+
 TEST_CASE("no lock: load-then-store loses updates, never gains any", "[threading]") {
   constexpr int threads = 4;
   constexpr int increments = 5'000;
@@ -94,4 +98,26 @@ TEST_CASE("locks program: each fix is compared with one thread doing all the inc
   CHECK(r.out.find(" on 2 threads, ") != std::string::npos);
   CHECK(r.out.find("ns of CPU per increment; one thread alone: ") != std::string::npos);
   test_support::check_rejects_bad_flags(LESSON_BINARY, {{"--threads", "17"}, {"--racy-increments", "200001"}});
+}
+
+TEST_CASE("run_together: a thread that cannot start is an exception, and the started ones are joined", "[threading]") {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  WARN("SKIPPED: this test limits the address space, which a sanitizer's own runtime needs");
+#else
+  const auto status = test_support::status_when_threads_run_out([] {
+    std::atomic<int> ran{0};
+    pg::Timeline timeline("out of threads");
+    try {
+      run_together(64, "worker", timeline, [&](int) { ran.fetch_add(1); });
+    } catch (const std::system_error&) {
+      return ran.load() > 0 ? 3 : 4;  // 3: the error came after the started threads ran and were joined
+    }
+    return 0;  // every thread started: the cap did not bite, so this run proved nothing
+  });
+  if (!status) FAIL("run_together never returned: are the started threads still waiting at the latch?");
+  INFO("exit status " << (WIFEXITED(*status) ? WEXITSTATUS(*status) : -1) << ", signal "
+                      << (WIFSIGNALED(*status) ? WTERMSIG(*status) : 0));
+  REQUIRE(WIFEXITED(*status));  // not SIGABRT from std::terminate
+  CHECK(WEXITSTATUS(*status) == 3);
+#endif
 }

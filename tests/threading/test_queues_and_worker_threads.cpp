@@ -4,6 +4,7 @@
 #include "catch.hpp"
 #include "support.hpp"
 
+#include <latch>
 #include <map>
 #include <set>
 
@@ -204,4 +205,86 @@ TEST_CASE("workers are numbered like every lesson's threads: main is thread 1, w
   REQUIRE(report.outcomes.size() == 4);
   for (const auto& o : report.outcomes) CHECK(o.thread >= 2);
   for (const auto& s : timeline.spans()) CHECK(s.thread >= 2);
+}
+
+TEST_CASE("join() called by several threads: the last task_done() wakes every one of them", "[threading]") {
+  // task_done() must notify_all: with notify_one, one joiner wakes and the others wait for ever.
+  const test_support::Watchdog watchdog(std::chrono::seconds(10),
+                                        "join() called by several threads: some joiner was never woken. Does "
+                                        "task_done() wake only one of them (notify_one instead of notify_all)?");
+  constexpr int joiners = 3;
+  BlockingQueue<int> queue;
+  queue.put(1);
+  std::latch joining(joiners);
+  std::atomic<int> returned{0};
+  {
+    std::vector<std::jthread> threads;
+    for (int j = 0; j < joiners; ++j) {
+      threads.emplace_back([&] {
+        joining.count_down();
+        queue.join();
+        returned.fetch_add(1);
+      });
+    }
+    joining.wait();
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));  // time for all three to wait in join()
+    CHECK(returned.load() == 0);                                 // nothing was done yet
+    queue.get();
+    queue.task_done();
+  }  // the jthreads join here, once each join() has returned
+  CHECK(returned.load() == joiners);
+}
+
+TEST_CASE("several producers, a small queue and a slow consumer: no wake-up is lost, nothing hangs", "[threading]") {
+  // Producers pile up waiting for room. A get() that wakes a producer only in some cases (say, only
+  // when the queue was full before it took an item) loses a wake-up as soon as two items are taken
+  // between two puts: a producer then sleeps beside a queue with room, and at the end the consumer
+  // waits for items that producer never puts.
+  const test_support::Watchdog watchdog(std::chrono::seconds(30),
+                                        "several producers, a small queue: a producer or the consumer waited for "
+                                        "ever. Does every get() wake a waiting put()?");
+  constexpr int producers = 4;
+  constexpr int per_producer = 300;
+  for (int round = 0; round < 20; ++round) {  // each round's end is a fresh chance for a lost wake-up
+    BlockingQueue<int> queue(2);
+    std::vector<int> received;
+    {
+      std::vector<std::jthread> threads;
+      threads.emplace_back([&] {
+        for (int i = 0; i < producers * per_producer; ++i) {
+          received.push_back(queue.get());
+          if (i % 16 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));  // slow now and then
+        }
+      });
+      for (int p = 0; p < producers; ++p) {
+        threads.emplace_back([&, p] {
+          for (int i = 0; i < per_producer; ++i) queue.put(p * per_producer + i);
+        });
+      }
+    }  // every jthread joins here
+    std::sort(received.begin(), received.end());
+    std::vector<int> expected(producers * per_producer);
+    for (std::size_t i = 0; i < expected.size(); ++i) expected[i] = static_cast<int>(i);
+    REQUIRE(received == expected);
+    REQUIRE(queue.peak_size() <= 2);
+  }
+}
+
+TEST_CASE("queues_and_worker_threads program: many jobs print a few lines, the numbers are explained",
+          "[threading][flags]") {
+  auto r = test_support::run_program(LESSON_BINARY,
+                                     {"--jobs", "300", "--job-ms", "0", "--failing-job", "150", "--items", "2"});
+  INFO("stdout: " << r.out);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("... 290 more jobs not shown (1 of them failed) ...") != std::string::npos);
+  CHECK(std::count(r.out.begin(), r.out.end(), '\n') < 80);
+  CHECK(r.out.find("worker 0 need not be thread 2") != std::string::npos);
+  CHECK(r.out.find("this takes about") == std::string::npos);  // a short run needs no estimate
+  // A run of a second or more says so before it starts.
+  r = test_support::run_program(LESSON_BINARY, {"--jobs", "1", "--job-ms", "1000", "--items", "0"});
+  INFO("stdout: " << r.out);
+  CHECK(r.exit_code == 0);
+  const auto estimate = r.out.find("this takes about 1 s (jobs / workers x job-ms)");
+  CHECK(estimate != std::string::npos);
+  CHECK(estimate < r.out.find("workers: 1 span"));  // before the run's chart
 }

@@ -198,3 +198,19 @@ TEST_CASE("sync_primitives program: the barrier totals and request_stop() answer
   CHECK(ok.out.find("wait_for returned true after") != std::string::npos);
   CHECK(ok.out.find("wait_for returned false after") != std::string::npos);
 }
+
+TEST_CASE("timed wait: set() changes the flag before it notifies, so the woken waiter sees it at once", "[threading]") {
+  // A set() that notifies first and sets the flag afterwards wakes the waiter too early: it finds the
+  // flag still false and sleeps again, until its timeout. On one core the woken waiter usually runs
+  // before the setter's next line, so a few runs meet it.
+  test_support::Watchdog watchdog(std::chrono::seconds(20), "timed wait: set() before notify");
+  const test_support::OnOneCore one_core;
+  for (int run = 0; run < 20; ++run) {
+    pg::Timeline timeline("set in time");
+    const auto set_run = timed_wait_demo(std::chrono::milliseconds(500), std::chrono::milliseconds(2), timeline);
+    const double late_ms = pg::ms(set_run.returned_at - set_run.set_at);
+    INFO("run " << run << ": wait_for returned " << late_ms << " ms after set()");
+    REQUIRE(set_run.returned);
+    REQUIRE(set_run.returned_at - set_run.set_at < std::chrono::milliseconds(250));  // woken, not timed out
+  }
+}

@@ -120,7 +120,10 @@ TEST_CASE("shutdown: join() first and nothing is lost, without it queued tasks a
   CHECK(dropped.spans().size() == static_cast<std::size_t>(broken.ran));
 }
 
-TEST_CASE("after join() the pool is finished: a later post() never runs", "[threading]") {
+TEST_CASE("library demonstration: after join() an asio::thread_pool is finished, a later post() never runs",
+          "[threading]") {
+  // No lesson code here: this checks the Asio behaviour that section 5 states (in parentheses), so that
+  // the claim stays true on every Asio version the project builds with.
   const test_support::Watchdog watchdog(std::chrono::seconds(20), "a post() after join()");
   std::atomic<bool> ran{false};
   std::future<void> late;
@@ -163,4 +166,28 @@ TEST_CASE("thread_pool_executor program: each speedup states its ideal and what 
   CHECK(r.out.find("(ideal 2.5x: 5 tasks in 2 waves of up to 4)") != std::string::npos);
   CHECK(r.out.find("with --delay-ms 0 there is no wait to overlap") != std::string::npos);
   CHECK(r.out.find("cores kept busy on average (CPU time / elapsed time): one by one ") != std::string::npos);
+  // Work of a few microseconds: the fixed cost of the pool is the reason, not other programs.
+  r = test_support::run_program(LESSON_BINARY, {"--tasks", "2", "--workers", "2", "--delay-ms", "1", "--cpu-tasks", "4",
+                                                "--cpu-limit", "2", "--step-ms", "1"});
+  INFO("stdout: " << r.out);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("below the ideal because the work is too small") != std::string::npos);
+  CHECK(r.out.find("other programs") == std::string::npos);
+}
+
+TEST_CASE("as_completed: each result is pushed before the collector is woken, so none is waited for in vain",
+          "[threading]") {
+  // A task that notifies before it pushes its result wakes the collector too early: the collector
+  // finds nothing new and sleeps again, and for the last task nobody ever wakes it. On one core the
+  // woken collector usually runs before the notifier's next line, so many small runs meet it.
+  const test_support::Watchdog watchdog(std::chrono::seconds(10),
+                                        "as_completed: the collector waited for ever for a result. Was it "
+                                        "notified before the result was pushed?");
+  const test_support::OnOneCore one_core;
+  constexpr int tasks = 4;
+  for (int run = 0; run < 100; ++run) {
+    pg::Timeline timeline("as completed");
+    const auto received = collect_as_completed(tasks, 2, std::chrono::milliseconds(1), timeline);
+    REQUIRE(received.size() == tasks);
+  }
 }

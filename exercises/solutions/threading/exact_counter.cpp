@@ -5,6 +5,10 @@
 // operation there is no data race for ThreadSanitizer to find. A std::mutex held across the whole
 // read-add-write (std::lock_guard inside the loop) is just as correct, and slower.
 //
+// The threads are std::jthreads, and if one cannot start, the latch is counted down for it: the
+// started ones then run, are joined, and the error reaches the caller. (With std::thread the vector's
+// destructor would call std::terminate; without the count_down the started ones would wait for ever.)
+//
 // A tempting wrong fix the test rejects: a plain `int counter` with `++counter`. At -O2 the compiler
 // often turns each thread's loop into one addition, so the count may come out right, but two threads
 // writing one plain int is a data race, undefined behaviour: ThreadSanitizer reports it and the test
@@ -14,6 +18,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <cstddef>
 #include <latch>
 #include <thread>
 #include <vector>
@@ -23,16 +28,24 @@
 int count_visits(int threads, int visits_each) {
   std::atomic<int> counter{0};
   std::latch start(threads);
-  std::vector<std::thread> workers;
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&] {
-      start.arrive_and_wait();
-      for (int i = 0; i < visits_each; ++i) {
-        counter.fetch_add(1);  // read, add and write in one step: nothing can slip in between
+  {
+    std::vector<std::jthread> workers;  // each joins its thread when destroyed
+    workers.reserve(static_cast<std::size_t>(threads));
+    try {
+      for (int t = 0; t < threads; ++t) {
+        workers.emplace_back([&] {
+          start.arrive_and_wait();
+          for (int i = 0; i < visits_each; ++i) {
+            counter.fetch_add(1);  // read, add and write in one step: nothing can slip in between
+          }
+        });
       }
-    });
-  }
-  for (auto& worker : workers) worker.join();
+    } catch (...) {
+      // A thread could not start: let the started ones past the latch, so that they can be joined.
+      start.count_down(threads - static_cast<std::ptrdiff_t>(workers.size()));
+      throw;
+    }
+  }  // every worker is joined here
   return counter.load();
 }
 

@@ -11,6 +11,9 @@
 // queue, and the test's watchdog ends the run. Another: put() drops the item, or returns false, when
 // the queue is full. The queue stays small, but items are lost: the test checks that all arrive.
 // A third: checking items_.size() before taking the lock, which is a data race (ThreadSanitizer).
+// A fourth: one condition variable for both directions (put() also waits on not_empty_). With one
+// consumer it works; with several, get()'s notify_one may wake another consumer on an empty queue
+// instead of the producer waiting on a full one, and everything stops: the test runs three consumers.
 
 #include <fmt/format.h>
 
