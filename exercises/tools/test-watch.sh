@@ -62,7 +62,7 @@ else
   status=$?
   # Usually every plain run passes and ThreadSanitizer reports the race; on a busy machine a plain run
   # may lose updates first (the race is real), which the many runs are there to catch. Either way: unsolved.
-  if [ "$status" -eq 1 ] && grep -q 'passed [0-9]* of [0-9]* runs; now under ThreadSanitizer' <<<"$out" &&
+  if [ "$status" -eq 1 ] && grep -q 'passed [0-9]* of [0-9]* runs; now under ThreadSanitizer (test_exact_counter_tsan)' <<<"$out" &&
      grep -q 'ThreadSanitizer reports a problem' <<<"$out" && grep -q 'data race' <<<"$out"; then
     ok "--once on a plain-int fix: every plain run passes, ThreadSanitizer's data race makes it unsolved"
   elif [ "$status" -eq 1 ] && grep -Eq 'still wrong \(run [0-9]+ of up to [0-9]+ failed' <<<"$out" &&

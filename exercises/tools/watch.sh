@@ -12,11 +12,11 @@
 # A concurrency bug often hides in one run, so an exercise counts as solved only when its test passes
 # many times in a row (20 runs, or as many as fit in about 15 seconds, at least 3), and, for the
 # exercises about races and lifetimes, also once built with the sanitizer that finds them
-# (ThreadSanitizer or AddressSanitizer+UBSan, each built on demand in its own build folder). A fix that
+# (ThreadSanitizer or AddressSanitizer+UBSan, built on demand). A fix that
 # passes once and fails on the seventh run is reported as such, with that run's output.
 #
-# Run it from anywhere in the repository; it builds into build/exercises (and build/exercises-tsan,
-# build/exercises-asan) with the presets of CMakePresets.json. Hints already shown are remembered in
+# Run it from anywhere in the repository; it builds into build/exercises (and build/exercises-asan for
+# the exercises about lifetimes) with the presets of CMakePresets.json. Hints already shown are remembered in
 # build/exercises/watch/ (or $PLAYGROUND_WATCH_STATE), so --once shows each time the first hint not yet
 # shown.
 set -uo pipefail
@@ -139,16 +139,17 @@ check() {  # name variant
   local verdict="$passed_runs of $total_runs runs"
   if [ -n "$sanitizer" ]; then
     title=$(sanitizer_title "$sanitizer")
-    local sanitizer_preset
-    case "$sanitizer" in
-      thread) sanitizer_preset=$preset-tsan ;;
-      *) sanitizer_preset=$preset-asan ;;
-    esac
-    echo "== $name: passed $verdict; now under $title (build/$sanitizer_preset)"
-    build_target "$sanitizer_preset" "$target" || { echo "$name: does not build under $title"; return 1; }
+    # The exercises build makes test_NAME_tsan next to test_NAME (exercises/CMakeLists.txt); the other
+    # sanitizers, and the solutions, have a build folder of their own.
+    local sanitizer_preset=$preset-asan sanitizer_target=$target
+    if [ "$sanitizer" = thread ]; then
+      if [ "$variant" = solution ]; then sanitizer_preset=$preset-tsan; else sanitizer_preset=$preset; sanitizer_target=${target}_tsan; fi
+    fi
+    echo "== $name: passed $verdict; now under $title ($sanitizer_target)"
+    build_target "$sanitizer_preset" "$sanitizer_target" || { echo "$name: does not build under $title"; return 1; }
     local saved_wanted=$runs_wanted
     runs_wanted=$sanitizer_runs
-    if ! run_many "build/$sanitizer_preset/exercises/$target"; then
+    if ! run_many "build/$sanitizer_preset/exercises/$sanitizer_target"; then
       runs_wanted=$saved_wanted
       echo "$name: still wrong: $title reports a problem (run $total_runs), although the plain runs passed:"
       failure_excerpt "$failure_output" | sed 's/^/    /'
