@@ -329,8 +329,8 @@ TEST_CASE("the idle timeout is a deadline per line: a client dripping one byte a
 
   // One byte every 50 ms: a 40-byte line would take 2 s, and every byte arrives well within 300 ms
   // of the last one. A deadline that moved on every byte would never pass.
+  pg::Stopwatch clock;  // started before the connection: the server's deadline starts when it accepts
   Connection dripper(server.port());
-  pg::Stopwatch clock;
   int bytes_sent = 0;
   while (bytes_sent < 39 && dripper.send("d")) {
     ++bytes_sent;
@@ -365,8 +365,10 @@ TEST_CASE("a client that stops reading its echoes is disconnected after the idle
   EchoServerThread server(config);
   Connection flooder(server.port());
   // Send lines and never read: the echoes fill both socket buffers, and the server's write waits.
+  // Each send may wait 1 s: a send cut short while the server is only slow (ThreadSanitizer, a busy
+  // machine) would leave half a line, and the server would then be waiting to read, not to write.
   const std::string block = std::string(1023, 'f') + "\n";
-  for (int i = 0; i < 65536 && flooder.send(block, Millis(200)); ++i) {  // stops when the buffers are full
+  for (int i = 0; i < 65536 && flooder.send(block, Millis(1000)); ++i) {  // stops when the buffers are full
   }
   const bool logged = log.wait_for("closed: echo not taken within the idle timeout (the client stopped reading)");
   INFO("log:\n" << log.text());
