@@ -69,7 +69,9 @@ using asio::experimental::as_tuple;
 #include <utility>
 #include <vector>
 
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "log_writer.hpp"
@@ -174,6 +176,19 @@ std::string endpoint_text(const tcp::endpoint& endpoint) {
                          : fmt::format("{}:{}", address.to_string(), endpoint.port());
 }
 
+// The address to listen on, from what the user typed: an IP address (127.0.0.1, ::1, 0.0.0.0) or a
+// host name (localhost), which the resolver turns into its addresses (Python: socket.getaddrinfo); we
+// listen on the first. A name that does not resolve is bad input, reported as one sentence.
+tcp::endpoint listening_endpoint(const asio::any_io_executor& executor, const std::string& host, unsigned short port) {
+  tcp::resolver resolver(executor);
+  asio::error_code error;
+  const auto results = resolver.resolve(host, std::to_string(port), tcp::resolver::passive, error);
+  if (error || results.empty())
+    throw std::invalid_argument(
+        fmt::format("cannot listen on '{}': {}", host, error ? error.message() : "the name has no address"));
+  return results.begin()->endpoint();
+}
+
 // What arrived, for the log: control bytes made visible, and only the first `limit` characters of a
 // long line (a 64 KiB line would drown the terminal).
 std::string printable_line(std::string_view bytes, std::size_t limit = 60) {
@@ -215,7 +230,7 @@ std::string_view reason_text(CloseReason reason) {
     case CloseReason::shutdown:
       return "server shutting down";
     case CloseReason::error:
-      return "network error";
+      return "error";
   }
   return "?";
 }
@@ -227,7 +242,8 @@ class EchoServer {
   // -----------------------------------------------------------------------------------------------
   // The constructor opens the listening socket at once, so the caller knows the real port before
   // anything runs, and a port in use or a bad address is reported here as one sentence (the program
-  // prints it and exits 1) instead of an exception trace later.
+  // prints it and exits: 2 for an address that does not resolve, 1 for a port in use) instead of an
+  // exception trace later.
   //
   // reuse_address lets a restarted server bind while connections from its previous run linger in
   // TIME_WAIT; on Linux it does not let two servers listen on the same port. The backlog is the queue
@@ -238,10 +254,8 @@ class EchoServer {
   // a strand of it with several (section 9).
   EchoServer(const asio::any_io_executor& executor, EchoServerConfig config)
       : config_(std::move(config)), io_executor_(executor), acceptor_(serial_executor()) {
+    const tcp::endpoint endpoint = listening_endpoint(executor, config_.address, config_.port);
     asio::error_code error;
-    const auto address = asio::ip::make_address(config_.address, error);
-    if (error) throw std::invalid_argument(fmt::format("'{}' is not an IP address", config_.address));
-    const tcp::endpoint endpoint(address, config_.port);
     const auto fail = [&](std::string_view step) {
       throw std::runtime_error(fmt::format("cannot {} {}: {}", step, endpoint_text(endpoint), error.message()));
     };
@@ -249,6 +263,13 @@ class EchoServer {
     if (acceptor_.set_option(tcp::acceptor::reuse_address(true), error)) fail("set options for");
     if (acceptor_.bind(endpoint, error)) fail("listen on");
     if (acceptor_.listen(asio::socket_base::max_listen_connections, error)) fail("listen on");
+    if (acceptor_.native_non_blocking(true, error)) fail("listen on");  // section 6's accept4 never waits
+  }
+
+  EchoServer(const EchoServer&) = delete;
+  EchoServer& operator=(const EchoServer&) = delete;
+  ~EchoServer() {
+    if (spare_descriptor_ >= 0) ::close(spare_descriptor_);
   }
 
   // The address and port really bound (with port 0, the one the kernel picked).
@@ -331,11 +352,34 @@ class EchoServer {
   // connections with almost no traffic), and one that stops reading its echoes are all closed, while a
   // client that completes a line now and then may stay for ever. blocking_echo_server has the same rule.
   //
+  // What this leaves open, on purpose: a client that sends a 2-byte line every 59 s keeps its slot for
+  // ever, and 10,000 of them hold every slot of the cap (section 6) with almost no traffic. The cap and
+  // the deadline bound what such clients cost (memory, descriptors), not who gets served. The fixes
+  // each refuse some honest client: a minimum rate (a person typing slowly), a lifetime (a long chat
+  // session), a cap per address (a whole office behind one NAT address). A real deployment picks one
+  // for its own clients, or leaves it to the proxy or firewall in front; this lesson picks none.
+  //
   // The watchdog sleeps until the deadline; if the conversation moved the deadline meanwhile (it only
   // ever moves later), it sleeps again. When it returns, `echo_lines(...) || idle_watchdog(...)` cancels
   // the loser: the pending read or write in echo_lines completes with operation_aborted, echo_lines
   // returns, and the session closes the socket. When echo_lines returns first, the watchdog's timer is
   // cancelled instead (it throws operation_aborted, which `||` absorbs because the other side succeeded).
+  //
+  // That last rule cuts both ways: `||` ends on the first side that *succeeds*. If echo_lines threw (a
+  // log sink that fails, memory that runs out), `||` would keep waiting for the watchdog, and the
+  // client would sit unserved for the whole timeout. So echo_lines is raced through echo_lines_or_error,
+  // which turns an exception into the reason "error": the connection closes at once, and says why.
+  asio::awaitable<CloseReason> echo_lines_or_error(tcp::socket& socket, const std::string& who,
+                                                   pg::Clock::time_point& deadline, bool& writing,
+                                                   std::string& failure) {
+    try {
+      co_return co_await echo_lines(socket, who, deadline, writing);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    co_return CloseReason::error;
+  }
+
   static asio::awaitable<void> idle_watchdog(const pg::Clock::time_point& deadline) {
     asio::steady_timer timer(co_await asio::this_coro::executor);
     while (pg::Clock::now() < deadline) {
@@ -356,15 +400,16 @@ class EchoServer {
     CloseReason reason{};
     pg::Clock::time_point deadline = pg::Clock::now() + config_.idle_timeout;
     bool writing = false;
+    std::string failure;  // what echo_lines threw, if it did
     if (config_.idle_timeout.count() > 0) {
-      auto winner = co_await (echo_lines(socket, who, deadline, writing) || idle_watchdog(deadline));
+      auto winner = co_await (echo_lines_or_error(socket, who, deadline, writing, failure) || idle_watchdog(deadline));
       if (winner.index() == 0) {
         reason = std::get<0>(winner);
       } else {
         reason = writing ? CloseReason::write_timeout : CloseReason::line_timeout;
       }
     } else {
-      reason = co_await echo_lines(socket, who, deadline, writing);
+      reason = co_await echo_lines_or_error(socket, who, deadline, writing, failure);
     }
     if (closing_) reason = CloseReason::shutdown;
     if (reason == CloseReason::too_long) ++stats_.too_long;
@@ -378,6 +423,8 @@ class EchoServer {
     socket.close(ignored);
     if (reason == CloseReason::too_long) {
       log("{} closed: {} ({} bytes)", who, reason_text(reason), config_.max_line);
+    } else if (!failure.empty()) {
+      log("{} closed: {} ({})", who, reason_text(reason), failure);
     } else {
       log("{} closed: {}", who, reason_text(reason));
     }
@@ -402,15 +449,22 @@ class EchoServer {
   // The session's completion handler never rethrows: one broken connection must not take the server
   // down. But it never swallows either (`detached` would): an unexpected exception is logged.
   //
-  // An accept can fail for reasons that pass: EMFILE (out of file descriptors), ECONNABORTED (the client
-  // gave up while queued). Returning would kill the server and looping at once would spin at 100% CPU,
-  // so we log, pause 100 ms for descriptors to be freed, and go on. The loop ends when close() closes
-  // the acceptor or `||` cancels it (both give operation_aborted).
+  // Out of file descriptors (EMFILE: the open-file limit of section 10, taken by something else), an
+  // accept fails and the client stays in the kernel's queue: not refused, just left hanging, and the
+  // next accept fails the same way. So the server keeps one spare descriptor (/dev/null, opened at
+  // start) for that moment: it closes the spare, accepts the waiting client into the freed slot,
+  // closes it at once (the client sees end of file: refused), and opens the spare again.
+  //
+  // An accept can also fail for reasons that pass: ECONNABORTED (the client gave up while queued), or
+  // EMFILE with no spare left. Returning would kill the server and looping at once would spin at 100%
+  // CPU, so we log, pause 100 ms for descriptors to be freed, and go on. The loop ends when close()
+  // closes the acceptor or `||` cancels it (both give operation_aborted).
   asio::awaitable<void> accept_loop() {
     const auto executor = co_await asio::this_coro::executor;
     while (!closing_) {
       auto [error, socket] = co_await acceptor_.async_accept(serial_executor(), nothrow);
       if (error == asio::error::operation_aborted || closing_) co_return;
+      if (error == asio::error::no_descriptors && refuse_with_spare_descriptor()) continue;
       if (error) {
         ++stats_.accept_errors;
         log("accept failed: {}; pausing 100 ms", error.message());
@@ -508,6 +562,21 @@ class EchoServer {
     long id_;
   };
 
+  // Section 6, out of descriptors: the spare's slot takes the waiting client, which is closed at once.
+  // True when a client was refused this way. Runs on executor(), as the accept loop does.
+  bool refuse_with_spare_descriptor() {
+    if (spare_descriptor_ < 0) return false;
+    ::close(spare_descriptor_);
+    const int client = ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC);
+    if (client >= 0) ::close(client);
+    spare_descriptor_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);  // the slot the client just gave back
+    if (client < 0) return false;
+    ++stats_.accepted;
+    ++stats_.refused;
+    log("refused a client: out of file descriptors (the open-file limit)");
+    return true;
+  }
+
   // Runs on session `id`'s executor, so it never overlaps that session's own code. The session may
   // have ended since close() posted this: then it is no longer in open_, and there is nothing to do.
   void close_session(long id) {
@@ -554,6 +623,7 @@ class EchoServer {
   std::map<long, OpenEntry> open_;     // by connection id
   std::vector<int> serving_threads_;
   std::atomic<bool> closing_{false};  // read without the lock by the accept loop and the sessions
+  int spare_descriptor_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);  // section 6; used only on executor()
 };
 
 // -------------------------------------------------------------------------------------------------
@@ -607,7 +677,8 @@ asio::awaitable<void> serve_until_signal(EchoServer& server, asio::signal_set& s
 // With one thread (the default) serial_executor() is the io_context's own executor (no strand), and
 // the mutex is never contended. Shutdown works the same for any N: close() ends every session, the
 // io_context runs out of work, and each thread's run() returns. ThreadSanitizer checks all this: the
-// tests run the server on 2 threads in the tsan preset.
+// tests run the server on 2 threads in the tsan preset, one of them with each session's watchdog
+// firing while its lines flow, so that a session without its strand is reported as a data race.
 //
 // The other common design is one io_context per thread, each single-threaded like sections 2-8, with
 // the accept loop handing new sockets to them in turn: no strands needed, but a busy connection cannot
@@ -627,6 +698,12 @@ void run_on_threads(asio::io_context& io, int threads) {
 // so a server that wants thousands of clients does that at start, and says so. It asks for what
 // --max-connections needs, plus a margin for its own files (stdio, the listener, epoll's descriptors),
 // and no more: the limit then guards against a leak instead of hiding one.
+//
+// When the hard limit is lower than that, a cap above what the limit allows is a promise the server
+// cannot keep: the clients over the limit would not be refused (section 6) but left waiting in the
+// kernel's queue while every accept fails. So the cap comes down to what the limit leaves room for,
+// and the program says so at start. (If descriptors run out anyway, taken by something else, section 6
+// still refuses the waiting client, with a spare descriptor kept for that moment.)
 
 struct FileLimit {
   rlim_t before = 0;
@@ -634,7 +711,9 @@ struct FileLimit {
   rlim_t hard = 0;
 };
 
-constexpr long own_files = 64;  // descriptors the server needs besides its clients, with room to spare
+// Descriptors the server needs besides its clients: stdio (3), epoll's (3), the listener, the signal
+// pipe (2), the spare of section 6, and room to spare.
+constexpr long own_files = 16;
 
 FileLimit raise_open_file_limit(long max_connections) {
   rlimit limit{};
@@ -647,6 +726,13 @@ FileLimit raise_open_file_limit(long max_connections) {
     if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) result.after = raised.rlim_cur;
   }
   return result;
+}
+
+// The connection cap that the open-file limit `files` allows: `wanted`, or fewer (0: no room at all).
+long connection_cap(long wanted, const FileLimit& files) {
+  if (files.after == RLIM_INFINITY) return wanted;
+  const long room = static_cast<long>(files.after) - own_files;  // descriptors left for clients
+  return std::clamp(room, 0L, wanted);
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -714,7 +800,7 @@ class EchoServerThread {
 int run_core(const std::string& address, unsigned short port) {
   using echo_server::tcp;
   asio::io_context io;
-  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address(address), port));  // throws on error
+  tcp::acceptor acceptor(io, echo_server::listening_endpoint(io.get_executor(), address, port));  // throws
   fmt::print("listening on {} (the core of section 1 only: no limits, no log; Ctrl-C stops)\n",
              echo_server::endpoint_text(acceptor.local_endpoint()));
   std::fflush(stdout);
@@ -729,6 +815,10 @@ int run_core(const std::string& address, unsigned short port) {
 
 int main(int argc, char** argv) {
   using namespace echo_server;
+  // First, before any thread starts: a stdout whose reader has gone (`| head`) must cost log lines,
+  // not the process. Without this, the first log line after the reader left kills the server with
+  // SIGPIPE; with it, the write fails with EPIPE and the LogWriter (section 11) stops writing.
+  std::signal(SIGPIPE, SIG_IGN);
   EchoServerConfig config;
   int port = config.port;
   int max_line = static_cast<int>(config.max_line);
@@ -753,6 +843,9 @@ int main(int argc, char** argv) {
   if (core_only) {
     try {
       return run_core(config.address, static_cast<unsigned short>(port));
+    } catch (const std::invalid_argument& e) {
+      fmt::print(stderr, "tcp_echo_server: {}\n", e.what());
+      return 2;
     } catch (const std::exception& e) {
       fmt::print(stderr, "tcp_echo_server: {}\n", e.what());
       return 1;
@@ -764,21 +857,16 @@ int main(int argc, char** argv) {
   config.idle_timeout = std::chrono::milliseconds(idle_ms);
   config.max_connections = max_connections;
 
-  pg::banner("1. Open files (section 10)");
+  // Everything is checked before anything is printed: the open-file limit (section 10), then the
+  // address and port, bound by the server's constructor.
   const FileLimit files = raise_open_file_limit(config.max_connections);
-  const long room = static_cast<long>(files.after) - own_files;  // descriptors left for clients
-  const std::string limit_text =
-      files.after > files.before
-          ? fmt::format("open-file limit raised from {} to {} (hard limit {})", files.before, files.after, files.hard)
-          : fmt::format("open-file limit: {} (hard limit {})", files.after, files.hard);
-  if (room >= config.max_connections) {
-    fmt::print("{}: room for --max-connections {} and the server's own files\n", limit_text, config.max_connections);
-  } else {
-    fmt::print("{}: room for about {} clients, fewer than --max-connections {}\n", limit_text, std::max(room, 0L),
-               config.max_connections);
+  const long cap = connection_cap(config.max_connections, files);
+  if (cap < 1) {
+    fmt::print(stderr, "tcp_echo_server: the open-file limit ({}) leaves no room for clients (the server needs {})\n",
+               files.after, own_files);
+    return 1;
   }
-
-  pg::banner("2. Listen, then serve until Ctrl-C");
+  const long asked = std::exchange(config.max_connections, cap);
   // Once "listening on" is printed, everything goes through the LogWriter (section 11), so a stdout
   // that nobody reads can never stop the server. It is declared first, so it is destroyed last.
   LogWriter output(STDOUT_FILENO);
@@ -798,6 +886,19 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "tcp_echo_server: {}\n", e.what());
     return 1;
   }
+
+  pg::banner("1. Open files (section 10)");
+  const std::string limit_text =
+      files.after > files.before
+          ? fmt::format("open-file limit raised from {} to {} (hard limit {})", files.before, files.after, files.hard)
+          : fmt::format("open-file limit: {} (hard limit {})", files.after, files.hard);
+  if (cap == asked) {
+    fmt::print("{}: room for --max-connections {} and the server's own files\n", limit_text, cap);
+  } else {
+    fmt::print("{}: --max-connections lowered from {} to {}, the most it leaves room for\n", limit_text, asked, cap);
+  }
+
+  pg::banner("2. Listen, then serve until Ctrl-C");
   fmt::print("listening on {}\n", endpoint_text(server->local_endpoint()));
   fmt::print(
       "try it: nc {} {}   (max line {} bytes, idle timeout {} ms, at most {} connections, {} thread(s){}; "
