@@ -50,5 +50,5 @@ TEST_CASE("results_from_children: a pipe that fails for a later child leaves no 
         "when an exception leaves (OwnedFd, common/process_owners.hpp)");
   }
   CHECK_THAT(answer, contains_text("Too many open files; children forked: true; children left: false; "
-                                               "descriptors leaked: false"));
+                                   "descriptors leaked: false"));
 }
