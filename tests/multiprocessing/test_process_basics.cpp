@@ -156,6 +156,24 @@ TEST_CASE("a forked child keeps only the descriptors it is given and a pipe held
   CHECK(mp_test::no_children_left());
 }
 
+TEST_CASE("without close_range a child closes every descriptor above the kept ones one by one", "[multiprocessing]") {
+  // The fallback for kernels before Linux 5.9, run in a forked copy of the test process: descriptors
+  // at 100 and at 900 (above a soft limit lowered after they were opened) are closed, stderr is kept.
+  const std::string answer = mp_test::run_in_forked_test_process([] {
+    Pipe pipe = make_pipe();
+    const int low = ::fcntl(pipe.read_end.get(), F_DUPFD, 100);
+    const int high = ::fcntl(pipe.write_end.get(), F_DUPFD, 900);
+    rlimit lowered{};
+    ::getrlimit(RLIMIT_NOFILE, &lowered);
+    lowered.rlim_cur = 200;
+    ::setrlimit(RLIMIT_NOFILE, &lowered);
+    close_descriptors_one_by_one(10);
+    return fmt::format("low closed {}, high closed {}, stderr open {}", ::fcntl(low, F_GETFD) < 0,
+                       ::fcntl(high, F_GETFD) < 0, ::fcntl(STDERR_FILENO, F_GETFD) >= 0);
+  });
+  CHECK(answer == "low closed true, high closed true, stderr open true");
+}
+
 TEST_CASE("waiting for a child with a time limit sleeps until it ends instead of polling", "[multiprocessing]") {
   OwnedChild child = fork_child([] {
     std::this_thread::sleep_for(300ms);
