@@ -281,15 +281,19 @@ class OwnedChild {
 // `fds` holds the descriptors to keep; on return each entry holds its new number (3, 4, ...). Every
 // call here is async-signal-safe, so a child forked from a process with threads may use it too.
 // Returns false if a descriptor could not be moved: the child should then _exit at once.
-inline void close_descriptors_from(int first) {
-#ifdef SYS_close_range
-  if (::syscall(SYS_close_range, static_cast<unsigned>(first), ~0U, 0) == 0) return;
-#endif
+inline void close_descriptors_one_by_one(int first) {
   rlimit limit{};
   ::getrlimit(RLIMIT_NOFILE, &limit);
   // A descriptor may sit above a soft limit that was lowered after it was opened: go to the hard limit.
   const rlim_t last = std::min<rlim_t>(limit.rlim_max, 1 << 20);
   for (rlim_t fd = static_cast<rlim_t>(first); fd < last; ++fd) ::close(static_cast<int>(fd));
+}
+
+inline void close_descriptors_from(int first) {
+#ifdef SYS_close_range
+  if (::syscall(SYS_close_range, static_cast<unsigned>(first), ~0U, 0) == 0) return;
+#endif
+  close_descriptors_one_by_one(first);  // no close_range (before Linux 5.9, or a sandbox forbids it)
 }
 
 inline bool keep_only_descriptors(std::span<int> fds) {

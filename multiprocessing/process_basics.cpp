@@ -324,13 +324,6 @@ struct ChildAnswer {
   ChildExit exit;
 };
 
-// CPU time used by this process so far (all its threads), as opposed to wall-clock time.
-double process_cpu_ms() {
-  timespec t{};
-  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6;
-}
-
 std::vector<ChildAnswer> count_primes_in_processes(long limit, int jobs, pg::Timeline& timeline,
                                                    std::chrono::milliseconds limit_per_run = 60s) {
   std::vector<OwnedFd> read_ends;
@@ -342,7 +335,7 @@ std::vector<ChildAnswer> count_primes_in_processes(long limit, int jobs, pg::Tim
           pg::Span span = pg::Timeline::start_span(fmt::format("chunk {}", chunk));
           const long count = count_primes_in_chunk(limit, chunk, jobs);
           span.end = pg::Clock::now();
-          const auto cpu_ns = static_cast<long long>(process_cpu_ms() * 1e6);
+          const long long cpu_ns = std::chrono::nanoseconds(pg::process_cpu_time()).count();  // CPU time, not wall
           return write_all(kept[0], fmt::format("count {} {}\n", count, cpu_ns) + pg::Timeline::encode(span)) ? 0 : 1;
         },
         {pipe.write_end.get()});

@@ -37,6 +37,7 @@
 #include <cstdlib>
 #include <new>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -44,8 +45,6 @@
 #include <utility>
 #include <vector>
 
-#include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -122,17 +121,11 @@ std::vector<long> squares_returned_by_children(int children, int n, pg::Timeline
       timeline, "squares");
   std::vector<long> results(static_cast<std::size_t>(n), -1);  // -1: missing
   for (const auto& r : reports) {
-    const char* p = r.text.c_str();
-    char* end = nullptr;
-    for (;;) {
-      const long i = std::strtol(p, &end, 10);
-      if (end == p) break;
-      p = end;
-      const long value = std::strtol(p, &end, 10);
-      if (end == p) break;
-      p = end;
+    std::istringstream lines(r.text);  // reads whitespace-separated numbers, like Python's split()
+    long i = 0;
+    long value = 0;
+    while (lines >> i >> value)
       if (i >= 0 && i < n) results[static_cast<std::size_t>(i)] = value;
-    }
   }
   return results;
 }
@@ -149,8 +142,9 @@ std::vector<long> squares_returned_by_children(int children, int n, pg::Timeline
 // because it is *lock-free*: its operations are single CPU instructions on those shared bytes. An
 // atomic that is not lock-free (a big struct) is implemented with locks kept in a table inside each
 // process, so two processes would take two different locks: no protection at all. The static_assert
-// makes the compiler check it. (std::mutex is not made for sharing between processes either: use
-// a pthread mutex marked PTHREAD_PROCESS_SHARED, as in section 4.)
+// makes the compiler check it. Nor does a std::mutex work here, even placed in these pages: it is a
+// process-private pthread mutex, whose waiters sleep on a queue of their own process, so an unlock in
+// another process never wakes them. Use a pthread mutex marked PTHREAD_PROCESS_SHARED (section 4).
 
 template <class T>
 class SharedObject {
@@ -183,11 +177,10 @@ static_assert(std::atomic<long>::is_always_lock_free, "only lock-free atomics wo
 // multiprocessing.Value.
 //
 // A real program does some work between the read and the write; here a busy wait of a fraction of a
-// microsecond stands for it, so that the gap is wide enough for the loss to show in every run: when
-// both processes run at once, their gaps overlap; when they take turns on a busy machine, the one
-// paused in its gap undoes the other's whole turn. (A sched_yield() there would also widen the gap,
-// but it hands the core to any other program that wants it: on a busy machine each yield can cost
-// milliseconds, and the demo's run time would depend on the machine's load, not on --increments.)
+// microsecond stands for it, wide enough for the loss to show in every run: when both processes run
+// at once, their gaps overlap; when they take turns on a busy machine, the one paused in its gap
+// undoes the other's whole turn. (A sched_yield() would hand the core to any other program, and the
+// run time would depend on the machine's load, not on --increments.)
 void busy_for(std::chrono::nanoseconds how_long) {
   const auto until = pg::Clock::now() + how_long;
   while (pg::Clock::now() < until) {
@@ -271,11 +264,9 @@ CountResult count_in_shared_memory(int children, long times, bool atomically, pg
 // is left to check after a death is the size itself, and the demo below kills a child right between
 // the two steps to show that the list comes through whole.
 //
-// Manager().list() vs this: a Manager runs a server process that owns the list; every append is a
-// message to it and an answer back (like the pool's round trip), so it is slower per operation, but
-// it holds any picklable objects, can grow, and can even be reached over the network. Shared memory
-// is the right tool for many small updates to plain fixed-size data; returning results (section 2)
-// for everything else; a Manager when the shared thing is complex and updates are few.
+// Manager().list() vs this (see the opening comment): a Manager's list holds any picklable objects
+// and can grow, at the price of a round trip per append. Shared memory is the right tool for many small
+// updates to plain fixed-size data; returning results (section 2) for everything else.
 
 struct SharedList {
   static constexpr int capacity = 8'192;

@@ -312,6 +312,10 @@ MUTATIONS = [
         ("  if (const std::optional<int> status = child.wait_for(limit))",
          "  if (const std::optional<int> status = std::optional<int>(0))")),
     mutation(
+        "multiprocessing/process_basics.cpp", "a forked child ends with exit() and runs the parent's atexit handlers",
+        r"^a child ends with _exit so the parent's atexit handlers never run in it",
+        ("    std::fflush(nullptr);\n    ::_exit(code);", "    std::exit(code);")),
+    mutation(
         "multiprocessing/process_basics.cpp", "a forked child keeps every descriptor it inherited",
         r"^a forked child keeps only the descriptors it is given",
         ("    if (!keep_only_descriptors(fds)) ::_exit(71);\n", "")),

@@ -1,3 +1,4 @@
+// clang-format off
 // EXERCISE results_from_children: bring each child process's result back to the parent.
 //
 // Follows multiprocessing/sharing_between_processes.cpp (globals are copied, not shared; return
@@ -12,16 +13,23 @@
 // Your goal: sum_squares_in_children() returns the right total, with every chunk computed in a child
 // process (not in the parent), the children running at the same time, and every child reaped.
 //
-// Check:  cmake --build build/exercises --target test_results_from_children &&
-// build/exercises/exercises/test_results_from_children Run:    build/exercises/exercises/results_from_children
+// Check:  cmake --build build/exercises --target test_results_from_children && build/exercises/exercises/test_results_from_children
+// Run:    build/exercises/exercises/results_from_children
 //
 // Hint 1: after fork, parent and child share nothing they write; the child has to *send* its result.
 // Hint 2: a pipe (pipe(fds): fds[1] to write, fds[0] to read) made before the fork is shared by both
 //         processes: the child write()s its sum, the parent read()s it. One pipe per child keeps the
 //         results apart.
-// Hint 3: before the fork: int fds[2]; ::pipe(fds). In the child: ::write(fds[1], &sum, sizeof sum),
-//         then _exit. In the parent: close fds[1], and later ::read(fds[0], &sum, sizeof sum) (loop
-//         until all sizeof sum bytes are in), close fds[0], then waitpid.
+// Hint 3: before the fork: int fds[2]; ::pipe(fds). The child first keeps only what it needs, its
+//         write end: int keep[] = {fds[1]}; keep_only_descriptors(keep); (the end is now keep[0]),
+//         then ::write(keep[0], &sum, sizeof sum), then _exit. In the parent: close fds[1], and later
+//         ::read(fds[0], &sum, sizeof sum) (loop until all sizeof sum bytes are in), close fds[0],
+//         then waitpid.
+// Hint 4: the test also makes pipe() fail for a later child (too many open files). The children
+//         forked before it must not be left running, and their pipes not left open: hold each pipe
+//         end in an OwnedFd and each child in an OwnedChild (common/process_owners.hpp, see
+//         process_basics), whose destructors close, kill and reap when the exception leaves.
+// clang-format on
 
 #include <fmt/format.h>
 
@@ -35,6 +43,7 @@
 #include <unistd.h>
 
 #include "playground.hpp"
+#include "process_owners.hpp"
 
 // The child's work: the sum of i * i for i in [first, last].
 long sum_of_squares(long first, long last) {
@@ -55,6 +64,9 @@ long sum_squares_in_children(long n, int children) {
     const pid_t pid = ::fork();
     if (pid < 0) throw std::system_error(errno, std::generic_category(), "fork");
     if (pid == 0) {
+      // A forked child inherits every descriptor the parent has open: it keeps stdin, stdout and
+      // stderr, plus the descriptors listed here (none yet), and closes the rest.
+      keep_only_descriptors({});
       chunk_sums[static_cast<std::size_t>(c)] = sum_of_squares(first, last);  // the child's copy only
       ::_exit(0);
     }

@@ -1,3 +1,4 @@
+// clang-format off
 // EXERCISE shared_memory_counter: make a counter in shared memory exact across processes.
 //
 // Follows multiprocessing/sharing_between_processes.cpp (shared memory and its counter).
@@ -11,14 +12,15 @@
 // Your goal: count_in_processes() returns exactly processes x visits_each, every time, with the
 // children still running at the same time.
 //
-// Check:  cmake --build build/exercises --target test_shared_memory_counter &&
-// build/exercises/exercises/test_shared_memory_counter Run:    build/exercises/exercises/shared_memory_counter
+// Check:  cmake --build build/exercises --target test_shared_memory_counter && build/exercises/exercises/test_shared_memory_counter
+// Run:    build/exercises/exercises/shared_memory_counter
 //
 // Hint 1: the memory really is shared (the count is not 0). What is lost is a write that lands
 //         between another process's read and its write.
 // Hint 2: a std::mutex will not help here: each process gets its own copy of an ordinary variable
 //         at fork. What one indivisible operation does a lock-free atomic offer?
 // Hint 3: replace the load, the yield and the store with shared->visits.fetch_add(1).
+// clang-format on
 
 #include <fmt/format.h>
 
@@ -36,6 +38,7 @@
 #include <unistd.h>
 
 #include "playground.hpp"
+#include "process_owners.hpp"
 
 // Only lock-free atomics work across processes: they are plain memory plus CPU instructions, with no
 // hidden lock inside this process.
@@ -64,6 +67,7 @@ long count_in_processes(int processes, int visits_each) {
     const pid_t pid = ::fork();
     if (pid < 0) throw std::system_error(errno, std::generic_category(), "fork");
     if (pid == 0) {
+      keep_only_descriptors({});  // keep stdin, stdout and stderr; close what else it inherited
       record_visits(shared, visits_each);
       ::_exit(0);
     }

@@ -1,5 +1,8 @@
-// Test for the exercise reap_every_child: every exit code comes back in child order, and no child is
-// left behind, running or zombie.
+// Test for the exercise reap_every_child: every exit code comes back in child order, soon after the
+// last child ends, and no child is left behind, running or zombie. The children's work varies from
+// run to run (tens of milliseconds, then more than a second), so no fixed sleep passes both: a sleep
+// shorter than the slow children's work misses their codes, a longer one returns far too late for the
+// fast ones.
 #include EXERCISE_SOURCE
 
 #include <algorithm>
@@ -16,27 +19,45 @@ std::string shown(const std::vector<int>& codes) {
 }
 }  // namespace
 
-TEST_CASE("reap_every_child: exit codes in child order, no child left", "[exercise]") {
-  const test_support::Watchdog watchdog(std::chrono::seconds(10), "reap_every_child: run_children() never returned");
-  constexpr int count = 4;
-  const std::vector<int> codes = run_children(count);
+TEST_CASE("reap_every_child: exit codes in child order soon after the last child ends and no child left",
+          "[exercise]") {
+  using std::chrono::milliseconds;
+  const test_support::Watchdog watchdog(std::chrono::seconds(20), "reap_every_child: run_children() never returned");
+  // How late run_children() may return after the last child has ended: generous for a busy machine,
+  // far below the slow children's work.
+  constexpr milliseconds allowed_delay(400);
+  const std::vector<std::vector<milliseconds>> runs = {
+      {milliseconds(60), milliseconds(45), milliseconds(30), milliseconds(15)},
+      {milliseconds(1200), milliseconds(800), milliseconds(400), milliseconds(100)},
+  };
+  for (const auto& work : runs) {
+    const milliseconds longest = *std::max_element(work.begin(), work.end());
+    pg::Stopwatch clock;
+    const std::vector<int> codes = run_children(work);
+    const auto took = std::chrono::duration_cast<milliseconds>(clock.elapsed());
 
-  int status = 0;
-  const pid_t leftover = ::waitpid(-1, &status, WNOHANG);
-  const bool none_left = leftover == -1 && errno == ECHILD;
-  // Reap whatever was left, so this test process ends clean whatever the outcome.
-  while (::waitpid(-1, &status, 0) > 0 || errno == EINTR) {
-  }
+    int status = 0;
+    const pid_t leftover = ::waitpid(-1, &status, WNOHANG);
+    const bool none_left = leftover == -1 && errno == ECHILD;
+    // Reap whatever was left, so this test process ends clean whatever the outcome.
+    while (::waitpid(-1, &status, 0) > 0 || errno == EINTR) {
+    }
 
-  const std::vector<int> expected{10, 11, 12, 13};
-  INFO("exit codes: " << shown(codes) << "(expected 10 11 12 13)");
-  if (codes == std::vector<int>{13, 12, 11, 10}) {
-    FAIL_CHECK(
-        "the codes are in the order the children finished (the last child finishes first); "
-        "return them in child order");
-  } else if (std::count(codes.begin(), codes.end(), -1) > 0) {
-    FAIL_CHECK("some exit codes were never collected (-1): the parent must wait until each child has ended");
+    INFO("children working " << longest.count() << " ms at most; exit codes: " << shown(codes)
+                             << "(expected 10 11 12 13); run_children() took " << took.count() << " ms");
+    if (codes == std::vector<int>{13, 12, 11, 10}) {
+      FAIL_CHECK(
+          "the codes are in the order the children finished (the last child finishes first); "
+          "return them in child order");
+    } else if (std::count(codes.begin(), codes.end(), -1) > 0) {
+      FAIL_CHECK("some exit codes were never collected (-1): the parent must wait until each child has ended");
+    }
+    CHECK(codes == std::vector<int>{10, 11, 12, 13});
+    if (took > longest + allowed_delay) {
+      FAIL_CHECK("run_children() returned " << (took - longest).count()
+                                            << " ms after the last child ended: wait for each child to end "
+                                               "instead of sleeping a fixed time");
+    }
+    if (!none_left) FAIL_CHECK("children were left behind: wait for every child you fork, or it stays a zombie");
   }
-  CHECK(codes == expected);
-  if (!none_left) FAIL_CHECK("children were left behind: wait for every child you fork, or it stays a zombie");
 }

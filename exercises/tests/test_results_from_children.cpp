@@ -1,12 +1,13 @@
-// Test for the exercise results_from_children: the children's total is right for several splits, and
-// no child is left behind.
+// Test for the exercise results_from_children: the children's total is right for several splits, no
+// child is left behind, and a pipe() that fails for a later child leaves nothing behind either.
 #include EXERCISE_SOURCE
 
 #include "catch.hpp"
+#include "multiprocessing/children.hpp"
 #include "support.hpp"
 
 TEST_CASE("results_from_children: the children's sums reach the parent", "[exercise]") {
-  const test_support::Watchdog watchdog(
+  const mp_test::ChildrenWatchdog watchdog(
       std::chrono::seconds(10),
       "results_from_children: sum_squares_in_children() never returned (is the parent reading a pipe whose "
       "write end it still holds open?)");
@@ -25,4 +26,29 @@ TEST_CASE("results_from_children: the children's sums reach the parent", "[exerc
   int status = 0;
   const bool none_left = ::waitpid(-1, &status, WNOHANG) == -1 && errno == ECHILD;
   if (!none_left) FAIL("children were left behind: waitpid every child you fork");
+}
+
+TEST_CASE("results_from_children: a pipe that fails for a later child leaves no child and no pipe behind",
+          "[exercise]") {
+  if (!mp_test::descriptor_limit_usable) {
+    std::printf("SKIPPED: the open-file limit cannot be lowered under UBSan\n");
+    return;
+  }
+  // In a forked copy of this test process, only a few more descriptors may be opened: the first
+  // children start, then a later pipe() fails with EMFILE and sum_squares_in_children() throws.
+  const std::string answer =
+      mp_test::fail_halfway(mp_test::Exhaust::descriptors, 3, [] { sum_squares_in_children(300'000, 4); });
+  INFO(answer);
+  if (answer.find("children left: true") != std::string::npos) {
+    FAIL_CHECK(
+        "the children forked before the failed pipe() were left running or as zombies: hold each child in an "
+        "owner that kills and reaps it when an exception leaves (OwnedChild, common/process_owners.hpp)");
+  }
+  if (answer.find("descriptors leaked: true") != std::string::npos) {
+    FAIL_CHECK(
+        "the pipes made before the failed pipe() were left open: hold each end in an owner that closes it "
+        "when an exception leaves (OwnedFd, common/process_owners.hpp)");
+  }
+  CHECK_THAT(answer, contains_text("Too many open files; children forked: true; children left: false; "
+                                   "descriptors leaked: false"));
 }

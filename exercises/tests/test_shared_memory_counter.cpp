@@ -2,11 +2,16 @@
 #include EXERCISE_SOURCE
 
 #include "catch.hpp"
+#include "multiprocessing/children.hpp"
 #include "support.hpp"
 
 TEST_CASE("shared_memory_counter: processes x visits, every run", "[exercise]") {
-  const test_support::Watchdog watchdog(std::chrono::seconds(30),
-                                        "shared_memory_counter: count_in_processes() never returned");
+  // A lock that does not work across processes can leave the children waiting for ever: at the limit
+  // the watchdog kills them too, so that none is left behind, orphaned, when the test gives up.
+  const mp_test::ChildrenWatchdog watchdog(
+      std::chrono::seconds(20),
+      "shared_memory_counter: count_in_processes() never returned (a std::mutex in the shared page never "
+      "wakes a process waiting for it in another process)");
   constexpr int processes = 4;
   constexpr int visits_each = 1'000;
   constexpr long expected = static_cast<long>(processes) * visits_each;

@@ -6,10 +6,14 @@
 
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <fstream>
 #include <functional>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <system_error>
@@ -22,6 +26,8 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "process_owners.hpp"
 
 namespace mp_test {
 
@@ -118,13 +124,13 @@ inline void count_sigchld() {
 // that runs past `limit` is killed, so this never hangs.
 inline std::string run_in_forked_test_process(const std::function<std::string()>& body,
                                               std::chrono::milliseconds limit = std::chrono::seconds(20)) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return "pipe2 failed";
+  Pipe pipe = make_pipe();
   std::fflush(nullptr);
   const pid_t pid = ::fork();
   if (pid < 0) return "fork failed";
   if (pid == 0) {
-    ::close(fds[0]);
+    int keep[] = {pipe.write_end.get()};  // the copy keeps stdin, stdout, stderr and its answer pipe
+    if (!keep_only_descriptors(keep)) ::_exit(71);
     std::string answer;
     try {
       answer = body();
@@ -133,45 +139,18 @@ inline std::string run_in_forked_test_process(const std::function<std::string()>
     } catch (...) {
       answer = "threw something";
     }
-    const char* p = answer.data();
-    std::size_t left = answer.size();
-    while (left > 0) {
-      const ssize_t n = ::write(fds[1], p, left);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      p += n;
-      left -= static_cast<std::size_t>(n);
-    }
-    ::_exit(0);
+    ::_exit(write_all(keep[0], answer) ? 0 : 1);
   }
-  ::close(fds[1]);
-  std::string text;
+  OwnedChild copy(pid);
+  pipe.write_end.reset();
   const auto deadline = std::chrono::steady_clock::now() + limit;
-  bool timed_out = false;
-  for (;;) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-    if (left <= 0) {
-      timed_out = true;
-      break;
-    }
-    pollfd p{fds[0], POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
-    char buffer[4096];
-    const ssize_t n = ::read(fds[0], buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    text.append(buffer, static_cast<std::size_t>(n));
-  }
-  ::close(fds[0]);
-  if (timed_out) ::kill(pid, SIGKILL);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (timed_out) return "the forked test process ran past its time limit: " + text;
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    return fmt::format("the forked test process ended badly (status {:#x}): {}", status, text);
-  return text;
+  const std::optional<std::string> text = read_until_eof(pipe.read_end.get(), deadline);
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  const std::optional<int> status = copy.wait_for(std::max(left, std::chrono::milliseconds(0)));
+  if (!text || !status) return "the forked test process ran past its time limit: " + text.value_or("");
+  if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0)
+    return fmt::format("the forked test process ended badly (status {:#x}): {}", *status, *text);
+  return *text;
 }
 
 // What runs out in a "fails halfway" test: open files (pipe2() fails with EMFILE) or processes
@@ -204,5 +183,63 @@ inline std::string fail_halfway(Exhaust what, int more, const std::function<void
                        !no_children_left(), open_descriptors() != before);
   });
 }
+
+// The pids of this process's children, running or zombie (every /proc/PID/stat whose parent is us).
+inline std::set<pid_t> children_of_this_process() {
+  std::set<pid_t> children;
+  DIR* dir = ::opendir("/proc");
+  if (dir == nullptr) return children;
+  while (const dirent* entry = ::readdir(dir)) {
+    const int pid = std::atoi(entry->d_name);
+    if (pid <= 0) continue;
+    std::ifstream stat(fmt::format("/proc/{}/stat", pid));
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    const auto paren = line.rfind(')');  // "PID (COMMAND) STATE PPID ...": the command may hold spaces
+    if (paren == std::string::npos) continue;
+    char state = 0;
+    int parent = 0;
+    if (std::sscanf(line.c_str() + paren + 1, " %c %d", &state, &parent) == 2 && parent == ::getpid())
+      children.insert(pid);
+  }
+  ::closedir(dir);
+  return children;
+}
+
+// test_support::Watchdog for tests that fork: when the limit passes, it kills this process's children
+// before ending the test program, so that a child stuck for ever (waiting on a lock that cannot work
+// across processes, say) is not left behind, orphaned, when the test gives up.
+class ChildrenWatchdog {
+ public:
+  ChildrenWatchdog(std::chrono::milliseconds limit, std::string what) : what_(std::move(what)) {
+    thread_ = std::thread([this, limit] {
+      std::unique_lock lock(mutex_);
+      if (wake_.wait_for(lock, limit, [this] { return disarmed_; })) return;
+      const std::set<pid_t> children = children_of_this_process();
+      for (const pid_t child : children) ::kill(child, SIGKILL);
+      std::fprintf(stderr, "watchdog: '%s' still running after %lld ms: killed %zu child processes, ending the test\n",
+                   what_.c_str(), static_cast<long long>(limit.count()), children.size());
+      std::fflush(nullptr);
+      std::_Exit(124);
+    });
+  }
+  ChildrenWatchdog(const ChildrenWatchdog&) = delete;
+  ChildrenWatchdog& operator=(const ChildrenWatchdog&) = delete;
+  ~ChildrenWatchdog() {
+    {
+      std::lock_guard lock(mutex_);
+      disarmed_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+
+ private:
+  std::string what_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool disarmed_ = false;
+  std::thread thread_;  // started in the constructor body, after the members above exist
+};
 
 }  // namespace mp_test

@@ -83,6 +83,33 @@ TEST_CASE("a child whose body throws exits with code 70 and never returns into t
   CHECK(mp_test::no_children_left());
 }
 
+TEST_CASE("a child ends with _exit so the parent's atexit handlers never run in it", "[multiprocessing]") {
+  // In a forked copy of the test process (so the test runner gets no atexit handler of its own):
+  // stdout goes to a pipe, and an atexit handler writes one line to stdout. Two children end, one
+  // normally and one by throwing. Had either ended with exit() instead of _exit(), it would have run
+  // the handler, as it would run the parent's static destructors and flush the parent's streams.
+  const std::string answer = mp_test::run_in_forked_test_process([] {
+    int fds[2];
+    if (::pipe(fds) != 0) return std::string("pipe failed");
+    std::fflush(stdout);
+    ::dup2(fds[1], STDOUT_FILENO);
+    ::close(fds[1]);
+    std::atexit([] { (void)!::write(STDOUT_FILENO, "[atexit]", 8); });
+    OwnedChild normal = fork_child([] { return 0; });
+    OwnedChild throwing = fork_child([]() -> int { throw std::runtime_error("failed in the child"); });
+    const ChildExit normal_exit = wait_child(normal);
+    const ChildExit throwing_exit = wait_child(throwing);
+    ::close(STDOUT_FILENO);  // the last write end: read() below sees end of file
+    const auto out = read_until_eof(fds[0], pg::Clock::now() + 5s).value_or("(no end of file)");
+    std::size_t handlers_run = 0;
+    for (auto at = out.find("[atexit]"); at != std::string::npos; at = out.find("[atexit]", at + 1)) ++handlers_run;
+    return fmt::format("{} and {}; atexit handlers run in the children: {}", normal_exit.describe(),
+                       throwing_exit.describe(), handlers_run);
+  });
+  CHECK(answer == "exited with code 0 and exited with code 70; atexit handlers run in the children: 0");
+  CHECK(mp_test::no_children_left());
+}
+
 TEST_CASE("an owner that is destroyed before the wait kills and reaps its child", "[multiprocessing]") {
   pid_t pid = 0;
   {
@@ -127,6 +154,24 @@ TEST_CASE("a forked child keeps only the descriptors it is given and a pipe held
   const ChildExit exit = wait_child(child, 10ms);  // the child is sleeping: the limit kills it
   CHECK(exit.timed_out);
   CHECK(mp_test::no_children_left());
+}
+
+TEST_CASE("without close_range a child closes every descriptor above the kept ones one by one", "[multiprocessing]") {
+  // The fallback for kernels before Linux 5.9, run in a forked copy of the test process: descriptors
+  // at 100 and at 900 (above a soft limit lowered after they were opened) are closed, stderr is kept.
+  const std::string answer = mp_test::run_in_forked_test_process([] {
+    Pipe pipe = make_pipe();
+    const int low = ::fcntl(pipe.read_end.get(), F_DUPFD, 100);
+    const int high = ::fcntl(pipe.write_end.get(), F_DUPFD, 900);
+    rlimit lowered{};
+    ::getrlimit(RLIMIT_NOFILE, &lowered);
+    lowered.rlim_cur = 200;
+    ::setrlimit(RLIMIT_NOFILE, &lowered);
+    close_descriptors_one_by_one(10);
+    return fmt::format("low closed {}, high closed {}, stderr open {}", ::fcntl(low, F_GETFD) < 0,
+                       ::fcntl(high, F_GETFD) < 0, ::fcntl(STDERR_FILENO, F_GETFD) >= 0);
+  });
+  CHECK(answer == "low closed true, high closed true, stderr open true");
 }
 
 TEST_CASE("waiting for a child with a time limit sleeps until it ends instead of polling", "[multiprocessing]") {

@@ -4,19 +4,35 @@
 // (`lock xadd` on x86) on the shared memory itself. The CPU makes it atomic for every core, whichever
 // process is running there, so no other process can write between its read and its write.
 //
-// A tempting wrong fix the test rejects: a std::mutex (a global, or a local made before the fork)
-// locked around the load and the store. Each process gets its own copy of it at fork, so every child
-// locks a different mutex and nothing is excluded: updates are still lost. Sharing a lock between
-// processes needs a pthread mutex made PTHREAD_PROCESS_SHARED and placed in the shared memory itself
-// (the lesson's SharedList), which is correct but far slower than one atomic instruction. Moving the
-// counter out of the mmap'd page into a global std::atomic fails the other way: each child counts
-// in its own copy, and the parent reads 0.
+// Tempting wrong fixes the test rejects:
+// - A std::mutex made before the fork (a global, or a local) and locked around the load and the
+//   store. Each process gets its own copy of it at fork, so every child locks a different mutex and
+//   nothing is excluded: updates are still lost.
+// - A std::mutex placed in the shared page itself. Now every process locks the same bytes, and that
+//   is worse: the standard promises nothing for a std::mutex used by several processes, and on Linux
+//   it is a pthread mutex made PTHREAD_PROCESS_PRIVATE. A process that finds it locked sleeps in the
+//   kernel (a futex) on a *private* wait queue, keyed by its own address space; the holder's unlock,
+//   from another process, wakes a queue in *its* address space, so the sleeper is never woken and the
+//   children hang for ever (the test's watchdog kills them). And a holder that dies leaves it locked
+//   for good. Sharing a lock between processes needs a pthread mutex made PTHREAD_PROCESS_SHARED (and
+//   ROBUST, for a holder that dies), placed in the shared memory: the lesson's SharedList. It is
+//   correct, but far slower than one atomic instruction for a counter.
+// - Moving the counter out of the mmap'd page into a global std::atomic: each child counts in its own
+//   copy, and the parent reads 0.
+//
+// And the habits of the lessons: the mapping and the children have owners, so a fork() that fails for
+// child 3 kills and reaps children 0-2 first and only then unmaps the page they were using; each
+// child keeps only stdin, stdout and stderr (keep_only_descriptors); and the wait has a deadline, so
+// one stuck child cannot hang the parent (common/process_owners.hpp, taught in process_basics).
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <memory>
 #include <new>
 #include <stdexcept>
 #include <system_error>
@@ -27,6 +43,7 @@
 #include <unistd.h>
 
 #include "playground.hpp"
+#include "process_owners.hpp"
 
 // Only lock-free atomics work across processes: they are plain memory plus CPU instructions, with no
 // hidden lock inside this process.
@@ -42,34 +59,41 @@ void record_visits(SharedCounter* shared, int visits_each) {
   }
 }
 
-long count_in_processes(int processes, int visits_each) {
+// The owner of the shared page: a unique_ptr whose deleter destroys the counter and unmaps the page.
+struct Unmap {
+  void operator()(SharedCounter* counter) const {
+    counter->~SharedCounter();
+    ::munmap(counter, sizeof(SharedCounter));
+  }
+};
+
+long count_in_processes(int processes, int visits_each, std::chrono::milliseconds limit = std::chrono::seconds(20)) {
   void* memory = ::mmap(nullptr, sizeof(SharedCounter), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (memory == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "mmap");
-  auto* shared = new (memory) SharedCounter{};  // build the counter in the shared page
+  const std::unique_ptr<SharedCounter, Unmap> shared(new (memory) SharedCounter{});  // built in the shared page
 
-  std::vector<pid_t> children;
+  std::vector<OwnedChild> children;  // declared after `shared`: destroyed first, so no child outlives the page
   for (int p = 0; p < processes; ++p) {
     std::fflush(nullptr);
     const pid_t pid = ::fork();
     if (pid < 0) throw std::system_error(errno, std::generic_category(), "fork");
     if (pid == 0) {
-      record_visits(shared, visits_each);
+      keep_only_descriptors({});
+      record_visits(shared.get(), visits_each);
       ::_exit(0);
     }
-    children.push_back(pid);
+    children.emplace_back(pid);
   }
-  for (pid_t child : children) {
-    int status = 0;
-    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-    }
+  const auto deadline = pg::Clock::now() + limit;
+  for (OwnedChild& child : children) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - pg::Clock::now());
+    if (!child.wait_for(std::max(left, std::chrono::milliseconds(0))))
+      throw std::runtime_error("a counting child ran past the time limit");  // the owners kill and reap them all
   }
-  const long counted = shared->visits.load();
-  shared->~SharedCounter();
-  ::munmap(memory, sizeof(SharedCounter));
-  return counted;
+  return shared->visits.load();
 }
 
-#ifndef PLAYGROUND_NO_MAIN  // the test includes this file and brings its own main
+#ifndef PLAYGROUND_NO_MAIN
 int main(int argc, char** argv) {
   int processes = 4;
   int visits = 2'000;
