@@ -332,7 +332,7 @@ class TraceFile {
       if (out.path.empty()) continue;
       out.file = std::fopen(out.path.c_str(), "w");
       if (out.file == nullptr) {
-        fmt::print(stderr, "cannot write file '{}': {}\n", out.path, std::strerror(errno));
+        fmt::print(stderr, "cannot write {} '{}': {}\n", out.what, out.path, std::strerror(errno));
         return 2;
       }
     }
@@ -414,7 +414,7 @@ class TraceFile {
         else
           fmt::print("\nhtml: {} spans drawn in {} (open it in any browser, offline)\n", entries_.size(), out.path);
       } else {
-        fmt::print(stderr, "writing file '{}' failed\n", out.path);
+        fmt::print(stderr, "writing {} '{}' failed\n", out.what, out.path);
         all_ok = false;
       }
     }
@@ -429,10 +429,11 @@ class TraceFile {
   };
 
   struct Output {
+    const char* what;  // for messages
     std::string path;
     std::FILE* file = nullptr;
   };
-  std::array<Output, 2> outputs_;  // [0] the trace file, [1] the page
+  std::array<Output, 2> outputs_{Output{"trace file", {}, nullptr}, Output{"html page", {}, nullptr}};
   std::vector<Entry> entries_;
 };
 

@@ -439,11 +439,10 @@ int main(int argc, char** argv) {
   pg::Flags flags("process_basics", "fork, waitpid, posix_spawn, exit statuses, parallel CPU work, zombies.");
   flags.add("--jobs", jobs, "number of chunks, and of child processes in section 5", 1, 64);
   flags.add("--work", work, "count the primes below this number in section 5 (10,000,000: about 10 s)", 2, 10'000'000);
-  std::string trace_path;
-  flags.add("--trace", trace_path, "also write the timelines to this file for a trace viewer (ui.perfetto.dev)");
-  if (auto status = flags.parse(argc, argv)) return *status;
   pg::TraceFile trace;
-  if (auto status = trace.open(trace_path)) return *status;
+  trace.add_flags(flags);  // --trace FILE and --html FILE
+  if (auto status = flags.parse(argc, argv)) return *status;
+  if (auto status = trace.open()) return *status;
   // This program never starts a thread, so every fork() below copies a single-threaded process, and
   // the children may call anything (fmt, malloc) before they _exit().
 

@@ -241,11 +241,10 @@ int main(int argc, char** argv) {
   flags.add("--workers", workers, "number of worker processes", 1, 64);
   flags.add("--tasks", tasks, "number of prime-counting blocks of 100,000 numbers (100: about 10 s)", 1, 100);
   flags.add("--round-trips", round_trips, "tiny tasks used to measure the cost of one round trip", 1, 100'000);
-  std::string trace_path;
-  flags.add("--trace", trace_path, "also write the timelines to this file for a trace viewer (ui.perfetto.dev)");
-  if (auto status = flags.parse(argc, argv)) return *status;
   pg::TraceFile trace;
-  if (auto status = trace.open(trace_path)) return *status;
+  trace.add_flags(flags);  // --trace FILE and --html FILE
+  if (auto status = flags.parse(argc, argv)) return *status;
+  if (auto status = trace.open()) return *status;
   std::vector<long> blocks;
   for (long b = 0; b < tasks; ++b) blocks.push_back(b);
 

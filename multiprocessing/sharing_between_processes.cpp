@@ -409,16 +409,15 @@ int main(int argc, char** argv) {
             10'000'000);
   flags.add("--items", items, "items each child appends to the shared list", 1, SharedList::capacity);
   flags.add("--limit-ms", limit_ms, "time limit for the counting children of section 3, in ms", 1, 600'000);
-  std::string trace_path;
-  flags.add("--trace", trace_path, "also write the timelines to this file for a trace viewer (ui.perfetto.dev)");
+  pg::TraceFile trace;
+  trace.add_flags(flags);  // --trace FILE and --html FILE
   if (auto status = flags.parse(argc, argv)) return *status;
   // The shared list cannot grow (its size is fixed when it is mapped), so refuse what would not fit.
   if (static_cast<long>(children) * items > SharedList::capacity) {
     fmt::print(stderr, "sharing_between_processes: --children x --items must be at most {}\n", SharedList::capacity);
     return 2;
   }
-  pg::TraceFile trace;
-  if (auto status = trace.open(trace_path)) return *status;
+  if (auto status = trace.open()) return *status;
 
   pg::banner("1. Globals are not shared");
   pg::Timeline globals("globals");

@@ -314,7 +314,7 @@ int main(int argc, char** argv) {
   int connect_ms = static_cast<int>(options.connect_timeout.count());
   int reply_ms = static_cast<int>(options.reply_timeout.count());
   bool from_stdin = false;
-  std::string trace_path;
+  pg::TraceFile trace;
   pg::Flags flags("tcp_echo_client", "Concurrent clients of a line echo server, all on one thread.");
   flags.add("--host", options.host, "server host name or IP address");
   flags.add("--port", port, "server TCP port", 1, 65535);
@@ -324,7 +324,7 @@ int main(int argc, char** argv) {
   flags.add("--pause-ms", pause_ms, "pause between two lines of a client, in milliseconds", 0, 60'000);
   flags.add("--connect-timeout-ms", connect_ms, "give up connecting after this long", 1, 600'000);
   flags.add("--reply-timeout-ms", reply_ms, "give up waiting for an echo after this long", 1, 600'000);
-  flags.add("--trace", trace_path, "also write the timeline to this file for a trace viewer (ui.perfetto.dev)");
+  trace.add_flags(flags);  // --trace FILE and --html FILE
   if (auto status = flags.parse(argc, argv)) return *status;
   options.port = static_cast<unsigned short>(port);
   options.pause = std::chrono::milliseconds(pause_ms);
@@ -337,8 +337,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  pg::TraceFile trace;
-  if (auto status = trace.open(trace_path)) return *status;
+  if (auto status = trace.open()) return *status;
 
   // The clients run first, and the report comes after: if none of them reached the server, there was
   // no run to report, only the one-line error below.

@@ -280,15 +280,14 @@ int main(int argc, char** argv) {
   long items = 5'000'000;
   int capacity = 1024;
   long increments = 20'000'000;
-  std::string trace_path;
+  pg::TraceFile trace;
   pg::Flags flags("lock_free_ring", "A lock-free SPSC ring vs a mutex queue, and false sharing, measured.");
   flags.add("--items", items, "items passed through each queue", 0, 1'000'000'000);
   flags.add("--capacity", capacity, "slots in the ring and places in the queue", 1, 1 << 24);
   flags.add("--increments", increments, "increments per thread in section 3", 0, 2'000'000'000);
-  flags.add("--trace", trace_path, "also write the timelines to this file for a trace viewer (ui.perfetto.dev)");
+  trace.add_flags(flags);  // --trace FILE and --html FILE
   if (auto status = flags.parse(argc, argv)) return *status;
-  pg::TraceFile trace;
-  if (auto status = trace.open(trace_path)) return *status;
+  if (auto status = trace.open()) return *status;
   const auto slots = static_cast<std::size_t>(capacity);
 
   // Look for: every item received in order by both; the ring's items per second several times the

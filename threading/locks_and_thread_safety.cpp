@@ -293,7 +293,7 @@ int main(int argc, char** argv) {
   int transfers = 10;
   int window_ms = 2;
   int patience_ms = 20;
-  std::string trace_path;
+  pg::TraceFile trace;
   pg::Flags flags("locks_and_thread_safety", "Lost updates, mutex vs atomic, check-then-act, and lock-order deadlock.");
   flags.add("--threads", threads, "threads in sections 1 to 4", 1, 16);
   flags.add("--racy-increments", racy_increments, "increments per thread in section 1 (slow: it yields)", 0, 200'000);
@@ -302,10 +302,9 @@ int main(int argc, char** argv) {
   flags.add("--transfers", transfers, "transfers per thread in section 5", 0, 10'000);
   flags.add("--window-ms", window_ms, "work between the two locks of a transfer, in milliseconds", 0, 1'000);
   flags.add("--patience-ms", patience_ms, "how long the broken transfer waits for its second lock", 1, 10'000);
-  flags.add("--trace", trace_path, "also write the timelines to this file for a trace viewer (ui.perfetto.dev)");
+  trace.add_flags(flags);  // --trace FILE and --html FILE
   if (auto status = flags.parse(argc, argv)) return *status;
-  pg::TraceFile trace;
-  if (auto status = trace.open(trace_path)) return *status;
+  if (auto status = trace.open()) return *status;
   const long expected = static_cast<long>(threads) * increments;
 
   // Look for: far fewer than threads x increments. The threads overlap on the timeline, and every

@@ -349,16 +349,15 @@ int main(int argc, char** argv) {
   long messages = 100'000;
   int threads = 2;
   long increments = 200'000;
-  std::string trace_path;
+  pg::TraceFile trace;
   pg::Flags flags("memory_ordering", "Litmus tests of std::memory_order counted on this machine, and a spin lock.");
   flags.add("--rounds", rounds, "rounds of each litmus test", 1, 100'000'000);
   flags.add("--messages", messages, "messages handed over in section 3", 0, 10'000'000);
   flags.add("--threads", threads, "threads taking the spin lock in section 4", 1, 16);
   flags.add("--increments", increments, "increments per thread under the spin lock", 0, 10'000'000);
-  flags.add("--trace", trace_path, "also write the timelines to this file for a trace viewer (ui.perfetto.dev)");
+  trace.add_flags(flags);  // --trace FILE and --html FILE
   if (auto status = flags.parse(argc, argv)) return *status;
-  pg::TraceFile trace;
-  if (auto status = trace.open(trace_path)) return *status;
+  if (auto status = trace.open()) return *status;
 
   // Look for: the two threads' bars overlapping in every run (they meet at every round), and in the
   // table a count above 0 only in the "allowed" rows of SB. "cores" is CPU time over elapsed time:

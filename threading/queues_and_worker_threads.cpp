@@ -301,7 +301,7 @@ int main(int argc, char** argv) {
   int items = 8;
   int capacity = 2;
   int consume_ms = 30;
-  std::string trace_path;
+  pg::TraceFile trace;
   pg::Flags flags("queues_and_worker_threads",
                   "A blocking queue feeding worker threads: join, sentinels, backpressure.");
   flags.add("--workers", workers, "worker threads in sections 2 and 3", 1, 256);
@@ -311,10 +311,9 @@ int main(int argc, char** argv) {
   flags.add("--items", items, "items the producer puts in section 4", 0, 100'000);
   flags.add("--capacity", capacity, "capacity of the bounded queue in section 4", 1, 100'000);
   flags.add("--consume-ms", consume_ms, "how long the consumer of section 4 takes per item", 0, 10'000);
-  flags.add("--trace", trace_path, "also write the timelines to this file for a trace viewer (ui.perfetto.dev)");
+  trace.add_flags(flags);  // --trace FILE and --html FILE
   if (auto status = flags.parse(argc, argv)) return *status;
-  pg::TraceFile trace;
-  if (auto status = trace.open(trace_path)) return *status;
+  if (auto status = trace.open()) return *status;
 
   // Look for: `workers` jobs run at a time, each worker taking the next job as soon as it is free;
   // the failing job is reported and its worker goes on to other jobs; join() returns after the last

@@ -411,11 +411,10 @@ int main(int argc, char** argv) {
   flags.add("--limit", limit, "semaphore permits in section 1", 1, 64);
   flags.add("--work-ms", work_ms, "how long each piece of work takes, in milliseconds", 1, 5'000);
   flags.add("--phases", phases, "barrier phases in section 3", 1, 100);
-  std::string trace_path;
-  flags.add("--trace", trace_path, "also write the timelines to this file for a trace viewer (ui.perfetto.dev)");
-  if (auto status = flags.parse(argc, argv)) return *status;
   pg::TraceFile trace;
-  if (auto status = trace.open(trace_path)) return *status;
+  trace.add_flags(flags);  // --trace FILE and --html FILE
+  if (auto status = flags.parse(argc, argv)) return *status;
+  if (auto status = trace.open()) return *status;
   const std::chrono::milliseconds work(work_ms);
 
   pg::banner(fmt::format("1. counting_semaphore: {} workers, at most {} inside at once", workers, limit));

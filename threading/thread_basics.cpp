@@ -300,7 +300,7 @@ int main(int argc, char** argv) {
   int worker_ms = 300;
   int main_ms = 30;
   bool as_detach_child = false;
-  std::string trace_path;
+  pg::TraceFile trace;
   pg::Flags flags("thread_basics", "std::thread: start, join, arguments, detach, jthread, and lost updates.");
   flags.add("--delay-ms", delay_ms, "how long each waiting task sleeps, in milliseconds", 0, 10'000);
   flags.add("--tasks", tasks, "number of waiting tasks in section 3", 1, 1'000);
@@ -311,14 +311,13 @@ int main(int argc, char** argv) {
   flags.add("--worker-ms", worker_ms, "how long the detached thread of section 4 would work", 0, 10'000);
   flags.add("--main-ms", main_ms, "how long the child's main() runs before returning", 0, 10'000);
   flags.add_switch("--as-detach-child", as_detach_child, "internal: run as the child process of section 4");
-  flags.add("--trace", trace_path, "also write the timelines to this file for a trace viewer (ui.perfetto.dev)");
+  trace.add_flags(flags);  // --trace FILE and --html FILE
   if (auto status = flags.parse(argc, argv)) return *status;
   if (as_detach_child) {
     detach_child_main(worker_ms, main_ms);
     return 0;  // the process exits here, with the detached thread still asleep
   }
-  pg::TraceFile trace;
-  if (auto status = trace.open(trace_path)) return *status;
+  if (auto status = trace.open()) return *status;
   const std::chrono::milliseconds delay(delay_ms);
 
   // Look for: the worker's span runs on another thread number than main's, and join() waits about

@@ -297,7 +297,7 @@ int main(int argc, char** argv) {
   int cpu_tasks = 4;
   int cpu_limit = 400'000;
   int step_ms = 40;
-  std::string trace_path;
+  pg::TraceFile trace;
   pg::Flags flags("thread_pool_executor", "A pool of worker threads: waiting tasks, CPU tasks, futures, shutdown.");
   flags.add("--workers", workers, "threads in the pool", 1, 256);
   flags.add("--tasks", tasks, "number of waiting tasks in section 1", 1, 10'000);
@@ -305,10 +305,9 @@ int main(int argc, char** argv) {
   flags.add("--cpu-tasks", cpu_tasks, "number of CPU-heavy tasks in section 2", 1, 1'000);
   flags.add("--cpu-limit", cpu_limit, "each CPU task counts the primes below about this number", 2, 100'000'000);
   flags.add("--step-ms", step_ms, "delay step between the jobs of section 3, in milliseconds", 1, 10'000);
-  flags.add("--trace", trace_path, "also write the timelines to this file for a trace viewer (ui.perfetto.dev)");
+  trace.add_flags(flags);  // --trace FILE and --html FILE
   if (auto status = flags.parse(argc, argv)) return *status;
-  pg::TraceFile trace;
-  if (auto status = trace.open(trace_path)) return *status;
+  if (auto status = trace.open()) return *status;
   const std::chrono::milliseconds delay(delay_ms);
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
 
