@@ -36,6 +36,11 @@ MUTATIONS = [
          "    (void)error;\n    results[")),
 
     mutation(
+        "basics/async_vs_sync.cpp", "the program prints every result on one line (seen only by running it)",
+        r"^a long list of results is printed",
+        ("abbreviated(async_results), async_ms", "async_results, async_ms")),
+
+    mutation(
         "basics/event_loop_and_tasks.cpp", "start each task only after the previous one would have finished",
         r"^started first, awaited one by one",
         ("    tasks.push_back(co_spawn(executor, fetch(fmt::format(\"task {}\", i), delays[i], value, timeline),",
@@ -59,15 +64,20 @@ MUTATIONS = [
         r"^task group: the first failure cancels the rest",
         ("          .async_wait(asio::experimental::wait_for_one_error(), asio::use_awaitable);",
          "          .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);")),
+
     mutation(
-        "basics/tasks_gather_wait_cancel.cpp", "the CPU loop checks for cancellation but never yields",
+        "basics/cancellation_and_timeouts.cpp", "the CPU loop checks for cancellation but never yields",
         r"^a CPU loop without co_await runs to its end",
         ("    co_await asio::post(executor, asio::use_awaitable);  // let the loop run others (the canceller)\n",
          "")),
     mutation(
-        "basics/tasks_gather_wait_cancel.cpp", "cleanup awaits without resetting the cancellation state",
+        "basics/cancellation_and_timeouts.cpp", "cleanup awaits without resetting the cancellation state",
         r"^external cancellation: the worker cleans up",
         ("  co_await asio::this_coro::reset_cancellation_state();  // or the next co_await throws at once\n", "")),
+    mutation(
+        "basics/cancellation_and_timeouts.cpp", "the canceller's timer is left pending when the task ends first",
+        r"^external cancellation: the worker cleans up",
+        ("             canceller.cancel();  // nothing left to cancel: let run() return\n", "")),
 
     mutation(
         "basics/async_queues_and_channels.cpp", "the pipeline's channel is unbounded: no backpressure",

@@ -10,10 +10,10 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
-#include <ctime>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <mutex>
 #include <stdexcept>
@@ -268,7 +268,9 @@ inline double cpu_ms_of_this_process() {
 inline double cpu_ms_of_waited_children() {
   rusage usage{};
   ::getrusage(RUSAGE_CHILDREN, &usage);
-  const auto ms = [](const timeval& t) { return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_usec) / 1e3; };
+  const auto ms = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_usec) / 1e3;
+  };
   return ms(usage.ru_utime) + ms(usage.ru_stime);
 }
 // Processes still running (a pool's workers): user plus system time from /proc/PID/stat, in clock ticks.

@@ -20,8 +20,7 @@ TEST_CASE("speedup rule: the speedup reached passes, whatever the load", "[helpe
 
 TEST_CASE("speedup rule: a busy machine skips instead of failing", "[helpers]") {
   // The figures of a machine with load 5 on 2 cores: the work got 1.2 cores, and 1.19x.
-  const std::vector<SpeedupTry> busy{a_try(500, 420, 1.2, 1.1), a_try(500, 440, 1.15, 1.3),
-                                     a_try(500, 430, 1.2, 0.9)};
+  const std::vector<SpeedupTry> busy{a_try(500, 420, 1.2, 1.1), a_try(500, 440, 1.15, 1.3), a_try(500, 430, 1.2, 0.9)};
   CHECK(test_support::judge_speedup(busy, 1.5) == SpeedupVerdict::skipped);
   const std::string said = test_support::describe_speedup(busy, 1.5);
   INFO(said);
