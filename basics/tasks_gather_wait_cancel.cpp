@@ -240,17 +240,19 @@ int run_lesson(int argc, char** argv) {
   }
 
   // b is the quickest. All three spans end together: a and c were cancelled when b finished, and the
-  // co_await returned only after their cleanup, so no resource is left held.
+  // co_await returned only after their cleanup, so no resource is left held. (With a tiny --delay-ms
+  // on a busy machine, a stall can let two timers expire in one batch, and then another may win.)
   pg::banner("2. Wait for the first to finish, cancel the rest");
   {
+    constexpr std::array<const char*, 3> names = {"a", "b", "c"};
     Crew crew("first with ||");
     const auto winner = run_coroutine(first_of_three(crew, delay));
     show(crew, trace);
-    fmt::print("  winner: operand {} (b)\n\n", winner);
+    fmt::print("  winner: operand {} ({})\n\n", winner, names.at(winner));
     Crew group_crew("first with wait_for_one");
     const auto group_winner = run_coroutine(first_of_three_group(group_crew, delay));
     show(group_crew, trace);
-    fmt::print("  winner: member {} (b)\n", group_winner);
+    fmt::print("  winner: member {} ({})\n", group_winner, names.at(group_winner));
   }
 
   // Compare the two times: the broken race waits for the slow task although the other failed at one

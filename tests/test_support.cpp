@@ -42,14 +42,19 @@ TEST_CASE("speedup rule: two cores obtained and no speedup fails", "[helpers]") 
 }
 
 TEST_CASE("the free-cores probe and the CPU clocks measure something", "[helpers]") {
+  // On a busy machine the probe may get a small share of a core, but never none and never more than all.
   const double free = test_support::free_cores_probe(std::chrono::milliseconds(30));
-  CHECK(free > 0.1);
+  CHECK(free > 0);
   CHECK(free <= static_cast<double>(test_support::cores()) * 1.05 + 0.05);
+  // Spinning moves this process's CPU clock, and the same time shows in /proc/self/stat (whose clock
+  // ticks are 10 ms); the wall-clock bound only keeps a broken clock from hanging the test.
   const double before = test_support::cpu_ms_of_this_process();
+  const double before_in_proc = test_support::cpu_ms_of_processes({::getpid()});
   const auto start = std::chrono::steady_clock::now();
-  while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(30)) {
+  while (test_support::cpu_ms_of_this_process() - before < 50 &&
+         std::chrono::steady_clock::now() - start < std::chrono::seconds(20)) {
   }
-  CHECK(test_support::cpu_ms_of_this_process() - before > 1.0);
-  CHECK(test_support::cpu_ms_of_processes({::getpid()}) > 0);
+  CHECK(test_support::cpu_ms_of_this_process() - before >= 50);
+  CHECK(test_support::cpu_ms_of_processes({::getpid()}) - before_in_proc >= 30);
   CHECK_THROWS(test_support::cpu_ms_of_processes({-5}));
 }
