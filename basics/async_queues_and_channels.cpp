@@ -271,11 +271,17 @@ asio::awaitable<void> consume_on_loop(SharedIntChannel& channel, CrossThreadRun&
   }
 }
 
+// Section 4 with this many items or more prints first how long it will take.
+constexpr int long_cross_run = 100'000;
+
 CrossThreadRun run_across_threads(int items, int capacity, pg::Timeline& timeline) {
+  // What both threads use is declared before the pool that runs the producer, so it is destroyed after
+  // the pool: if anything throws below, ~thread_pool stops and joins its thread while the channel and
+  // `run` still exist.
   asio::io_context io;
-  asio::thread_pool pool(1);
   SharedIntChannel channel(io, static_cast<std::size_t>(capacity));
   CrossThreadRun run;
+  asio::thread_pool pool(1);
   co_spawn(io, consume_on_loop(channel, run, timeline), rethrow_if_failed);
   auto produced = co_spawn(pool, produce_on_pool(channel, items, run, timeline), asio::use_future);
   io.run();        // the consumer, on this thread, until it receives the end marker
@@ -302,7 +308,7 @@ int main(int argc, char** argv) {
             10'000);
   flags.add("--consume-ms", consume_ms, "how long a consumer takes per item, in milliseconds", 0, 10'000);
   flags.add("--consumers", consumers, "consumers sharing the channel in section 3", 1, 1'000);
-  flags.add("--cross-items", cross_items, "items sent across threads in section 4", 1, 10'000'000);
+  flags.add("--cross-items", cross_items, "items sent across threads in section 4 (about 8 us each)", 1, 1'000'000);
   std::string trace_path;
   flags.add("--trace", trace_path, "also write the timelines to this file for a trace viewer (ui.perfetto.dev)");
   if (auto status = flags.parse(argc, argv)) return *status;
@@ -349,6 +355,9 @@ int main(int argc, char** argv) {
              fan_ms, items * consume_ms, fan_run.saw_end_marker, fan_run.saw_closed);
 
   pg::banner(fmt::format("4. Across threads: concurrent_channel, {} items", cross_items));
+  // Each item crosses between two threads, and with a small buffer nearly every send waits for the
+  // other thread to wake up: about 8 us per item on the machines this was written on.
+  if (cross_items >= long_cross_run) fmt::print("  this takes a while: expect about {:.0f} s\n", cross_items * 8e-6);
   pg::Timeline cross("across threads");
   auto cross_run = run_across_threads(cross_items, capacity, cross);
   cross.print();
@@ -385,6 +394,7 @@ int main(int argc, char** argv) {
 //    other 7 on close().
 //
 // 3. In produce_items, delete the last line (the async_send of asio::error::eof, the end marker).
+//    What does the program do now?
 //    Answer: section 1 never ends: the program hangs before its first timeline (press Ctrl-C). The consumer
 //    waits for an item that never comes, and a pending receive is work, so io_context::run() never
 //    returns. Asyncio would hang the same way on `await q.get()`.

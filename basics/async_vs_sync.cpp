@@ -26,6 +26,7 @@
 
 #include <chrono>
 #include <exception>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -111,6 +112,17 @@ long peak_memory_kb() {
   return usage.ru_maxrss;
 }
 
+// Results as Python prints a list, [0, 1, 4], but a long list only by its ends and its length:
+// [0, 1, 4, 9, 16, ..., 994009, 996004, 998001] (1000 results).
+std::string abbreviated(const std::vector<int>& results) {
+  constexpr std::size_t head = 5;
+  constexpr std::size_t tail = 3;
+  if (results.size() <= head + tail + 2) return fmt::format("{}", results);
+  const std::vector<int> first(results.begin(), results.begin() + head);
+  const std::vector<int> last(results.end() - tail, results.end());
+  return fmt::format("[{}, ..., {}] ({} results)", fmt::join(first, ", "), fmt::join(last, ", "), results.size());
+}
+
 #ifndef PLAYGROUND_NO_MAIN  // the tests include this file and bring their own main
 int main(int argc, char** argv) {
   int tasks = 5;
@@ -133,7 +145,7 @@ int main(int argc, char** argv) {
   const double blocking_ms = blocking_clock.elapsed_ms();
   blocking.print();
   trace.add(blocking);
-  fmt::print("  results {}, took {:.0f} ms (about tasks x delay = {} ms)\n", blocking_results, blocking_ms,
+  fmt::print("  results {}, took {:.0f} ms (about tasks x delay = {} ms)\n", abbreviated(blocking_results), blocking_ms,
              tasks * delay_ms);
 
   pg::banner(fmt::format("2. Async: {} coroutines x {} ms on one thread", tasks, delay_ms));
@@ -143,7 +155,8 @@ int main(int argc, char** argv) {
   const double async_ms = async_clock.elapsed_ms();
   async.print();
   trace.add(async);
-  fmt::print("  results {}, took {:.0f} ms (about one delay = {} ms)\n", async_results, async_ms, delay_ms);
+  fmt::print("  results {}, took {:.0f} ms (about one delay = {} ms)\n", abbreviated(async_results), async_ms,
+             delay_ms);
   fmt::print("  every task ran on thread {} (this one): the waits overlapped, not the threads\n", pg::thread_number());
   const double speedup = blocking_ms / std::max(async_ms, 1e-3);
   fmt::print("  speedup {:.1f}x (ideal {}x: {} waits in the time of one)\n", speedup, tasks, tasks);

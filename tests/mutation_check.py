@@ -3,18 +3,25 @@
 
 Each entry of tests/mutations.py breaks one teaching point of one lesson with a small edit (drop the
 lock, await one by one, skip waitpid, ...) and names the tests that must then fail. For every entry
-this script copies the lesson into a scratch folder, applies the edit, compiles only that lesson's
-test program against the copy (with the compile command CMake wrote for the real one), runs only the
+this script copies the lesson into a scratch folder, applies the edit, compiles that lesson's test
+program and, when its tests run the lesson as a program (LESSON_BINARY), the lesson's program too,
+both from the copy (with the compile and link commands CMake wrote for the real ones), runs only the
 named tests, and reports:
 
   CAUGHT       the tests failed, as they must
   MISSED       the tests passed with the lesson broken: a test is too weak
+  SKIPPED      a timing test skipped (the machine had no two free cores): not judged, and not counted
+               as caught; run it again on an idle machine, where a mutant that breaks the speedup fails
   NOT APPLIED  the snippet is no longer in the lesson (exactly once): update the entry
   NO BUILD     the mutant does not compile: fix the replacement
 
+Mutants judged by timing tests ([timing]: they need free cores) run last, one at a time, with no other
+mutant building or running beside them.
+
 It first checks that the named tests pass on the unchanged lesson (the build folder's own test
 programs, brought up to date with cmake --build), so a caught mutant means the edit broke them.
-Exit status 0 only when every mutation was applied and caught.
+Exit status 0 only when every mutation was applied and caught, or skipped for want of free cores (a
+busy machine cannot judge a speedup either way; the summary counts the skips apart).
 
   python3 tests/mutation_check.py                      # every mutation, build/default
   python3 tests/mutation_check.py --only locks         # entries whose lesson or name matches
@@ -50,42 +57,37 @@ def lesson_of(mutation):
     return folder, file[: -len(".cpp")]
 
 
-class TestProgram:
-    """One lesson's test program in the build folder, and how CMake compiles and links it."""
+class Executable:
+    """One program of the build folder (a lesson or its test program): how CMake compiles and links it,
+    so that a mutant is built exactly as the real one, into a scratch folder laid out like the build
+    folder (scratch/tests/test_LESSON, scratch/FOLDER/LESSON)."""
 
-    def __init__(self, build_dir, folder, lesson):
-        self.target = f"test_{lesson}"
-        self.source = os.path.join(ROOT, "tests", folder, f"test_{lesson}.cpp")
-        self.exe = os.path.join(build_dir, "tests", self.target)
+    def __init__(self, build_dir, source, output):
+        self.build_dir = build_dir
+        self.source = source
+        self.output = output  # relative to the build folder, as Ninja names it: "tests/test_x", "basics/x"
         with open(os.path.join(build_dir, "compile_commands.json")) as f:
-            entries = [e for e in json.load(f) if os.path.realpath(e["file"]) == os.path.realpath(self.source)]
+            entries = [e for e in json.load(f) if os.path.realpath(e["file"]) == os.path.realpath(source)]
         if not entries:
-            raise SystemExit(f"mutation_check: no compile command for {self.source} in {build_dir}")
+            raise SystemExit(f"mutation_check: no compile command for {source} in {build_dir}")
         entry = entries[0]
         self.directory = entry["directory"]
         self.compile = entry["arguments"] if "arguments" in entry else shlex.split(entry["command"])
         # The link command is the one Ninja would run for the target (the first of the chain it runs).
-        commands = subprocess.run(["ninja", "-C", build_dir, "-t", "commands", f"tests/{self.target}"],
+        commands = subprocess.run(["ninja", "-C", build_dir, "-t", "commands", output],
                                   capture_output=True, text=True, check=True).stdout.splitlines()
-        link = [c for c in commands if f"-o tests/{self.target}" in c]
+        link = [c for c in commands if f"-o {output} " in c + " "]
         if not link:
-            raise SystemExit(f"mutation_check: no link command for {self.target} (is {build_dir} a Ninja build?)")
+            raise SystemExit(f"mutation_check: no link command for {output} (is {build_dir} a Ninja build?)")
         self.link = shlex.split(link[-1].removeprefix(": && ").split(" && ")[0])
-        self._names = None
 
-    def test_names(self):
-        if self._names is None:
-            out = subprocess.run([self.exe, "--list-test-names-only"], capture_output=True, text=True).stdout
-            self._names = [line for line in out.splitlines() if line.strip()]
-        return self._names
-
-    def select(self, pattern):
-        return [n for n in self.test_names() if re.search(pattern, n)]
-
-    def build_mutant(self, scratch, sanitizer):
-        """Compile and link the test program against the lesson copies in `scratch`; None or the error."""
-        obj = os.path.join(scratch, self.target + ".o")
-        exe = os.path.join(scratch, self.target)
+    def build_mutant(self, scratch, sanitizer, source=None):
+        """Compile `source` (default: the real source, which then finds the lesson copies in `scratch`
+        first) and link it to scratch/OUTPUT; None or the error."""
+        name = os.path.basename(self.output)
+        obj = os.path.join(scratch, name + ".o")
+        exe = os.path.join(scratch, self.output)
+        os.makedirs(os.path.dirname(exe), exist_ok=True)
         args = []
         skip = False
         for a in self.compile:
@@ -97,6 +99,15 @@ class TestProgram:
                 continue
             if re.fullmatch(r"-O\S*|-g\S*", a):  # debug info only costs time here; the level is set below
                 continue
+            if source and os.path.realpath(a) == os.path.realpath(self.source):
+                a = source
+            # A file of the source tree named relative to the build folder (tests/trace_check.py) is
+            # named relative to the scratch folder instead, which stands for the build folder.
+            defined = re.fullmatch(r'-D(\w+_IN_BUILD)="(.*)"', a)
+            if defined:
+                real = os.path.normpath(os.path.join(self.build_dir, defined.group(2)))
+                if not real.startswith(self.build_dir + os.sep):
+                    a = f'-D{defined.group(1)}="{os.path.relpath(real, scratch)}"'
             args.append(a)
         # Our copy of the lesson is found first: the test's #include "FOLDER/LESSON.cpp" looks in the
         # -iquote folders before the -I ones.
@@ -127,8 +138,51 @@ class TestProgram:
             link.append(a)
         if sanitizer:
             link.insert(1, f"-fsanitize={sanitizer}")
-        r = subprocess.run(link, cwd=os.path.dirname(os.path.dirname(self.exe)), capture_output=True, text=True)
+        r = subprocess.run(link, cwd=self.build_dir, capture_output=True, text=True)
         return r.stderr if r.returncode != 0 else None
+
+
+class TestProgram:
+    """One lesson's test program in the build folder and, when its tests run the lesson as a program,
+    the lesson's own program: a mutant rebuilds both, so that the tests that run the program see it."""
+
+    def __init__(self, build_dir, folder, lesson):
+        self.folder = folder
+        self.lesson = lesson
+        self.target = f"test_{lesson}"
+        source = os.path.join(ROOT, "tests", folder, f"test_{lesson}.cpp")
+        self.exe = os.path.join(build_dir, "tests", self.target)
+        self.tests = Executable(build_dir, source, f"tests/{self.target}")
+        with open(source) as f:
+            runs_program = "LESSON_BINARY" in f.read()
+        lesson_source = os.path.join(ROOT, folder, f"{lesson}.cpp")
+        self.program = Executable(build_dir, lesson_source, f"{folder}/{lesson}") if runs_program else None
+        self._names = None
+        self._timing = None
+
+    def test_names(self):
+        if self._names is None:
+            out = subprocess.run([self.exe, "--list-test-names-only"], capture_output=True, text=True).stdout
+            self._names = [line for line in out.splitlines() if line.strip()]
+        return self._names
+
+    def timing_names(self):
+        """The tests tagged [timing]: they need free cores."""
+        if self._timing is None:
+            out = subprocess.run([self.exe, "[timing]", "--list-test-names-only"], capture_output=True,
+                                 text=True).stdout
+            self._timing = {line for line in out.splitlines() if line.strip()}
+        return self._timing
+
+    def select(self, pattern):
+        return [n for n in self.test_names() if re.search(pattern, n)]
+
+    def build_mutant(self, scratch, sanitizer, mutant_lesson):
+        """The test program (and the lesson's program) from the lesson copy `mutant_lesson`."""
+        error = self.tests.build_mutant(scratch, sanitizer)
+        if error or self.program is None:
+            return error
+        return self.program.build_mutant(scratch, sanitizer, source=mutant_lesson)
 
 
 def run_tests(exe, names, timeout):
@@ -147,6 +201,9 @@ def run_tests(exe, names, timeout):
     ran_count = int(ran.group(1) or ran.group(2)) if ran else 0
     if r.returncode == 0 and ran_count != len(names):
         raise RuntimeError(f"{os.path.basename(exe)} ran {ran_count} of the {len(names)} named tests:\n{tail}")
+    skipped = [line for line in output.splitlines() if line.startswith("SKIPPED:")]
+    if r.returncode == 0 and skipped:
+        return False, False, "\n".join(skipped)  # not judged: see check_one
     return r.returncode == 0, False, tail
 
 
@@ -178,16 +235,18 @@ def check_one(index, mutation, program, scratch_root, timeout):
     for name in os.listdir(os.path.join(ROOT, folder)):
         if name.endswith(".cpp") and name != os.path.basename(mutation["lesson"]):
             shutil.copy(os.path.join(ROOT, folder, name), os.path.join(scratch, folder, name))
-    error = program.build_mutant(scratch, mutation.get("sanitizer"))
+    error = program.build_mutant(scratch, mutation.get("sanitizer"), os.path.join(scratch, mutation["lesson"]))
     if error:
         return result("NO BUILD", "\n".join(error.strip().splitlines()[:8]))
     try:
-        passed, timed_out, tail = run_tests(os.path.join(scratch, program.target), names, timeout)
+        passed, timed_out, tail = run_tests(os.path.join(scratch, "tests", program.target), names, timeout)
     except RuntimeError as error:
         return result("NOT APPLIED", str(error))
     shutil.rmtree(scratch, ignore_errors=True)
     if passed:
         return result("MISSED", "these tests still pass: " + "; ".join(names))
+    if tail.startswith("SKIPPED:"):
+        return result("SKIPPED", tail + "\nnot judged: run this entry again on an idle machine")
     return result("CAUGHT", "(killed after the time limit)" if timed_out else "")
 
 
@@ -234,7 +293,9 @@ def main():
             passed, _, tail = run_tests(program.exe, names, options.timeout)
         except RuntimeError as error:
             passed, tail = False, str(error)
-        if not passed:
+        if not passed and tail.startswith("SKIPPED:"):
+            print(f"baseline: {folder}/{lesson}: a timing test skipped (busy machine):\n{tail}")
+        elif not passed:
             baseline_failures += 1
             print(f"BASELINE FAILS  {folder}/{lesson}: the named tests fail on the unchanged lesson\n{tail}")
     if baseline_failures:
@@ -245,19 +306,32 @@ def main():
 
     scratch_root = os.path.join(build_dir, f"mutation-check-{os.getpid()}")
     counts = {}
+
+    def report(r):
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+        print(f"{r['status']:<12} {r['label']}  ({r['seconds']:.0f} s)", flush=True)
+        if r["detail"] and r["status"] != "CAUGHT":
+            print("             " + r["detail"].replace("\n", "\n             "), flush=True)
+
+    # Timing tests need the machine's cores to themselves: their mutants come last, one at a time.
+    def judged_by_timing(m):
+        program = programs[lesson_of(m)]
+        return any(n in program.timing_names() for n in program.select(m["tests"]))
+
+    indexed = list(enumerate(mutations))
+    timed = [(i, m) for i, m in indexed if judged_by_timing(m)]
+    others = [(i, m) for i, m in indexed if not judged_by_timing(m)]
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
         futures = [pool.submit(check_one, i, m, programs[lesson_of(m)], scratch_root, options.timeout)
-                   for i, m in enumerate(mutations)]
+                   for i, m in others]
         for future in futures:  # in list order, each as soon as it is done
-            r = future.result()
-            counts[r["status"]] = counts.get(r["status"], 0) + 1
-            print(f"{r['status']:<12} {r['label']}  ({r['seconds']:.0f} s)", flush=True)
-            if r["detail"] and r["status"] != "CAUGHT":
-                print("             " + r["detail"].replace("\n", "\n             "), flush=True)
+            report(future.result())
+    for i, m in timed:
+        report(check_one(i, m, programs[lesson_of(m)], scratch_root, options.timeout))
     shutil.rmtree(scratch_root, ignore_errors=True)
 
     caught = counts.get("CAUGHT", 0)
-    problems = len(mutations) - caught
+    problems = len(mutations) - caught - counts.get("SKIPPED", 0)
     summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()) if s != "CAUGHT")
     print(f"\nmutation check: {caught} of {len(mutations)} mutations caught"
           f"{' (' + summary + ')' if summary else ''} in {time.monotonic() - started:.0f} s")

@@ -6,8 +6,10 @@ pairs, each snippet found exactly once in the lesson. `sanitizer="thread"` build
 ThreadSanitizer: a lock removed from a plain-int counter is a data race, which -O2 may compile into one
 add per thread that loses nothing in most runs, while ThreadSanitizer reports it every run.
 
-Only tests that call the lesson's functions in the test program can see a mutant: a test that runs
-the lesson as a program (LESSON_BINARY) runs the unchanged one, so do not name those here.
+The mutant lesson is compiled into the test program and, when the tests run the lesson as a program
+(LESSON_BINARY), into that program too: a test that runs the program sees the mutant as well, and may
+be named here. Entries named by a [timing] test are judged only where two cores are free (the check
+runs them last, alone; a skip there is reported as SKIPPED, not as caught).
 
 A header under common/ can be an entry's lesson too: its tests are tests/common/test_NAME.cpp, which
 include it as "common/NAME.hpp" so that the mutant's copy is found first.
@@ -37,6 +39,11 @@ MUTATIONS = [
          "    (void)error;\n    results[")),
 
     mutation(
+        "basics/async_vs_sync.cpp", "the program prints every result on one line (seen only by running it)",
+        r"^a long list of results is printed",
+        ("abbreviated(async_results), async_ms", "async_results, async_ms")),
+
+    mutation(
         "basics/event_loop_and_tasks.cpp", "start each task only after the previous one would have finished",
         r"^started first, awaited one by one",
         ("    tasks.push_back(co_spawn(executor, fetch(fmt::format(\"task {}\", i), delays[i], value, timeline),",
@@ -60,15 +67,20 @@ MUTATIONS = [
         r"^task group: the first failure cancels the rest",
         ("          .async_wait(asio::experimental::wait_for_one_error(), asio::use_awaitable);",
          "          .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);")),
+
     mutation(
-        "basics/tasks_gather_wait_cancel.cpp", "the CPU loop checks for cancellation but never yields",
+        "basics/cancellation_and_timeouts.cpp", "the CPU loop checks for cancellation but never yields",
         r"^a CPU loop without co_await runs to its end",
         ("    co_await asio::post(executor, asio::use_awaitable);  // let the loop run others (the canceller)\n",
          "")),
     mutation(
-        "basics/tasks_gather_wait_cancel.cpp", "cleanup awaits without resetting the cancellation state",
+        "basics/cancellation_and_timeouts.cpp", "cleanup awaits without resetting the cancellation state",
         r"^external cancellation: the worker cleans up",
         ("  co_await asio::this_coro::reset_cancellation_state();  // or the next co_await throws at once\n", "")),
+    mutation(
+        "basics/cancellation_and_timeouts.cpp", "the canceller's timer is left pending when the task ends first",
+        r"^external cancellation: the worker cleans up",
+        ("             canceller.cancel();  // nothing left to cancel: let run() return\n", "")),
 
     mutation(
         "basics/async_queues_and_channels.cpp", "the pipeline's channel is unbounded: no backpressure",
@@ -178,6 +190,13 @@ MUTATIONS = [
         ("        asio::post(pool, asio::use_future([id, delay, &timeline] { return fetch_io(id, delay, timeline); })));",
          "        asio::post(pool, asio::use_future([id, delay, &timeline] { return fetch_io(id, delay, timeline); }))),\n"
          "        futures.back().wait();")),
+    mutation(
+        "threading/thread_pool_executor.cpp", "the CPU pool runs its tasks on one thread",
+        r"^no GIL: CPU-bound tasks on a pool",
+        ("std::vector<int> run_cpu_on_pool(int tasks, int workers, int limit, pg::Timeline& timeline) {\n"
+         "  asio::thread_pool pool(static_cast<std::size_t>(workers));",
+         "std::vector<int> run_cpu_on_pool(int tasks, int workers, int limit, pg::Timeline& timeline) {\n"
+         "  asio::thread_pool pool(1);\n  (void)workers;")),
     mutation(
         "threading/thread_pool_executor.cpp", "the pool is destroyed without join()",
         r"^shutdown: join\(\) first and nothing is lost",

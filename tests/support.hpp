@@ -6,12 +6,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -31,6 +33,7 @@
 #include <unistd.h>
 
 #include "catch.hpp"
+#include "playground.hpp"  // pg::load_average
 
 extern char** environ;
 
@@ -306,5 +309,177 @@ inline std::optional<int> status_when_threads_run_out(const std::function<int()>
 
 // How many cores the machine has; timing tests that need free cores skip below 2.
 inline unsigned cores() { return std::max(1u, std::thread::hardware_concurrency()); }
+
+// ---------------------------------------------------------------------------------------------------
+// Speedup tests on a shared machine
+// ---------------------------------------------------------------------------------------------------
+// A claim such as "2 workers are 1.5x faster" holds only when the machine gives the work two cores.
+// On a busy machine (other builds running) it may get 1.2 cores, and no correct program is then 1.5x
+// faster. So check_speedup() measures, besides the speedup, the cores the parallel work actually got
+// (its CPU time over its wall time) and the cores free just before and after it (a probe: two threads
+// spinning for a moment). Then:
+//   - the speedup was there:                                 the test passes;
+//   - the work got two cores and still no speedup:           it fails (overhead, a lock, a busy wait);
+//   - two cores were free around it and the work used one:   it fails (the work does not run in parallel);
+//   - the cores were not free:                               it prints "SKIPPED: ..." with the figures.
+// Up to 3 tries; the best one is judged, since another program may take a core during any one try.
+
+// Cumulative CPU time, in milliseconds, of whoever does the parallel work.
+inline double cpu_ms_of_this_process() {
+  timespec t{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6;
+}
+// Children that have ended and been waited for (getrusage counts no child still running).
+inline double cpu_ms_of_waited_children() {
+  rusage usage{};
+  ::getrusage(RUSAGE_CHILDREN, &usage);
+  const auto ms = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_usec) / 1e3;
+  };
+  return ms(usage.ru_utime) + ms(usage.ru_stime);
+}
+// Processes still running (a pool's workers): user plus system time from /proc/PID/stat, in clock ticks.
+inline double cpu_ms_of_processes(const std::vector<pid_t>& pids) {
+  double total = 0;
+  for (const pid_t pid : pids) {
+    std::FILE* file = std::fopen(fmt::format("/proc/{}/stat", pid).c_str(), "r");
+    if (file == nullptr) throw std::runtime_error(fmt::format("cannot read /proc/{}/stat", pid));
+    char line[1024] = {};
+    const bool read = std::fgets(line, sizeof line, file) != nullptr;
+    std::fclose(file);
+    // Fields after the command name, which is in parentheses and may hold spaces: state is field 3,
+    // utime field 14, stime field 15.
+    const char* after_name = read ? std::strrchr(line, ')') : nullptr;
+    unsigned long user = 0;
+    unsigned long system = 0;
+    if (after_name == nullptr ||
+        std::sscanf(after_name + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &user, &system) != 2)
+      throw std::runtime_error(fmt::format("cannot parse /proc/{}/stat", pid));
+    total += static_cast<double>(user + system) * 1e3 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  }
+  return total;
+}
+
+// The cores free right now, as two threads spinning for `span` see them (their CPU time over the wall
+// time): about 2.0 on an idle machine of 2 cores or more, 1.2 when other programs keep a core busy.
+inline double free_cores_probe(std::chrono::milliseconds span = std::chrono::milliseconds(60)) {
+  std::atomic<double> cpu_ms{0};
+  const auto start = std::chrono::steady_clock::now();
+  const auto spin = [&] {
+    const auto thread_cpu_ms = [] {
+      timespec t{};
+      ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+      return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6;
+    };
+    const double before = thread_cpu_ms();
+    while (std::chrono::steady_clock::now() - start < span) {
+    }
+    cpu_ms.fetch_add(thread_cpu_ms() - before);
+  };
+  std::thread other(spin);
+  spin();
+  other.join();
+  const double wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return cpu_ms.load() / wall_ms;
+}
+
+// One try: serial and parallel wall times, the parallel work's CPU time, the probes around it.
+struct SpeedupTry {
+  double serial_ms = 0;
+  double parallel_ms = 0;
+  double parallel_cpu_ms = 0;
+  double free_before = 0;  // free_cores_probe() just before the parallel work
+  double free_after = 0;   // and just after
+  [[nodiscard]] double speedup() const { return parallel_ms > 0 ? serial_ms / parallel_ms : 0; }
+  [[nodiscard]] double cores_obtained() const { return parallel_ms > 0 ? parallel_cpu_ms / parallel_ms : 0; }
+  [[nodiscard]] double free_cores() const { return std::min(free_before, free_after); }
+};
+
+enum class SpeedupVerdict { passed, failed, skipped };
+
+// The rule above, on the tries made so far (kept apart from the measuring, so that it can be tested).
+inline constexpr double two_cores = 1.8;  // of 2.0: "two cores" allowing for the odd interrupt
+inline constexpr double one_core_at_most = 1.5;
+inline SpeedupVerdict judge_speedup(const std::vector<SpeedupTry>& tries, double needed) {
+  if (tries.empty()) return SpeedupVerdict::skipped;
+  for (const auto& t : tries)
+    if (t.speedup() >= needed) return SpeedupVerdict::passed;
+  for (const auto& t : tries) {
+    if (t.cores_obtained() >= two_cores) return SpeedupVerdict::failed;
+    if (t.free_cores() >= two_cores && t.cores_obtained() < one_core_at_most) return SpeedupVerdict::failed;
+  }
+  return SpeedupVerdict::skipped;
+}
+
+// The figures of every try, then the verdict's reason: what a failure or a skip prints.
+inline std::string describe_speedup(const std::vector<SpeedupTry>& tries, double needed) {
+  std::string text;
+  for (std::size_t i = 0; i < tries.size(); ++i) {
+    const auto& t = tries[i];
+    text += fmt::format(
+        "try {}: serial {:.0f} ms, parallel {:.0f} ms, speedup {:.2f}x; the parallel work got {:.2f} cores; "
+        "free cores before {:.2f}, after {:.2f}\n",
+        i + 1, t.serial_ms, t.parallel_ms, t.speedup(), t.cores_obtained(), t.free_before, t.free_after);
+  }
+  const auto load = pg::load_average();
+  const std::string load_text = load ? fmt::format("{:.1f}", *load) : std::string("unknown");
+  switch (judge_speedup(tries, needed)) {
+    case SpeedupVerdict::passed:
+      text += fmt::format("speedup of at least {}x reached", needed);
+      break;
+    case SpeedupVerdict::failed:
+      text += fmt::format("FAILED: no {}x speedup although two cores were there (load average {})", needed, load_text);
+      break;
+    case SpeedupVerdict::skipped: {
+      double most_cores = 0;
+      double most_free = 0;
+      double best_speedup = 0;
+      for (const auto& t : tries) {
+        most_cores = std::max(most_cores, t.cores_obtained());
+        most_free = std::max(most_free, t.free_cores());
+        best_speedup = std::max(best_speedup, t.speedup());
+      }
+      text += fmt::format(
+          "SKIPPED: two free cores needed, the machine is busy (load average {}): the work got at most {:.2f} "
+          "cores, at most {:.2f} were free around it; best speedup {:.2f}x of the {}x claimed",
+          load_text, most_cores, most_free, best_speedup, needed);
+      break;
+    }
+  }
+  return text;
+}
+
+// Time `serial` and `parallel` (each runs the same work; each checks its own results) up to 3 times,
+// `parallel` with the CPU time `cpu_ms` counts, and check the claim "parallel is `needed` times faster"
+// by the rule above. Prints the figures; a skip prints "SKIPPED: ..." for ctest.
+template <class Serial, class Parallel, class CpuMs>
+void check_speedup(double needed, Serial serial, Parallel parallel, CpuMs cpu_ms) {
+  if (cores() < 2) {
+    std::printf("SKIPPED: a speedup needs at least 2 cores, this machine has %u\n", cores());
+    return;
+  }
+  std::vector<SpeedupTry> tries;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    SpeedupTry t;
+    auto clock = std::chrono::steady_clock::now();
+    serial();
+    t.serial_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - clock).count();
+    t.free_before = free_cores_probe();
+    const double cpu_before = cpu_ms();
+    clock = std::chrono::steady_clock::now();
+    parallel();
+    t.parallel_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - clock).count();
+    t.parallel_cpu_ms = cpu_ms() - cpu_before;
+    t.free_after = free_cores_probe();
+    tries.push_back(t);
+    if (judge_speedup(tries, needed) == SpeedupVerdict::passed) break;
+  }
+  const std::string figures = describe_speedup(tries, needed);
+  std::printf("%s\n", figures.c_str());
+  std::fflush(stdout);
+  INFO(figures);
+  CHECK(judge_speedup(tries, needed) != SpeedupVerdict::failed);
+}
 
 }  // namespace test_support

@@ -169,6 +169,21 @@ TEST_CASE("async_queues_and_channels program: runs, answers --help, and rejects 
   CHECK(ok.out.find("then close() at once: the consumer received ") != std::string::npos);
   CHECK(ok.out.find("1 consumer ended on the end marker, 1 on close()") != std::string::npos);
   CHECK(ok.out.find("received 500 items, all in order: true") != std::string::npos);
+  CHECK(ok.out.find("expect about") == std::string::npos);  // a short run says nothing about its length
+}
+
+TEST_CASE(
+    "async_queues_and_channels program: a long cross-thread run says first how long it will take, and "
+    "an absurd one is refused",
+    "[basics][flags]") {
+  test_support::check_rejects_bad_flags(LESSON_BINARY, {{"--cross-items", "1000001"}, {"--cross-items", "10000000"}});
+  auto r = test_support::run_program(LESSON_BINARY, {"--items", "2", "--consume-ms", "0", "--cross-items", "100000"});
+  CHECK(r.exit_code == 0);
+  const auto estimate = r.out.find("this takes a while: expect about 1 s");
+  const auto section = r.out.find("4. Across threads");
+  CHECK(estimate != std::string::npos);
+  CHECK(estimate > section);
+  CHECK(r.out.find("received 100000 items, all in order: true") > estimate);  // printed before the run
 }
 
 TEST_CASE("async_queues_and_channels trace file: --trace writes the spans of every timeline", "[basics][trace]") {

@@ -105,6 +105,24 @@ TEST_CASE("the lesson program rejects bad flags with a message and exit status 2
   CHECK(ok.out.find("speedup") != std::string::npos);
 }
 
+TEST_CASE("a long list of results is printed by its ends and its length", "[basics]") {
+  CHECK(abbreviated({0, 1, 4}) == "[0, 1, 4]");
+  std::vector<int> squares;
+  for (int i = 0; i < 1000; ++i) squares.push_back(i * i);
+  CHECK(abbreviated(squares) == "[0, 1, 4, 9, 16, ..., 994009, 996004, 998001] (1000 results)");
+  // The program with many tasks: no line of its output holds every result.
+  const auto r = test_support::run_program(LESSON_BINARY, {"--tasks", "1000", "--delay-ms", "0", "--many", "0"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("(1000 results)") != std::string::npos);
+  std::size_t longest = 0;
+  for (std::size_t start = 0, end = 0; start < r.out.size(); start = end + 1) {
+    end = r.out.find('\n', start);
+    if (end == std::string::npos) end = r.out.size();
+    longest = std::max(longest, end - start);
+  }
+  CHECK(longest < 300);
+}
+
 TEST_CASE("trace file: --trace writes one complete event per span, with the real pid and tid", "[basics][trace]") {
   const test_support::Watchdog watchdog(
       std::chrono::seconds(50), "trace file: --trace writes one complete event per span, with the real pid and tid");
