@@ -309,11 +309,10 @@ int main(int argc, char** argv) {
   flags.add("--consume-ms", consume_ms, "how long a consumer takes per item, in milliseconds", 0, 10'000);
   flags.add("--consumers", consumers, "consumers sharing the channel in section 3", 1, 1'000);
   flags.add("--cross-items", cross_items, "items sent across threads in section 4 (about 8 us each)", 1, 1'000'000);
-  std::string trace_path;
-  flags.add("--trace", trace_path, "also write the timelines to this file for a trace viewer (ui.perfetto.dev)");
-  if (auto status = flags.parse(argc, argv)) return *status;
   pg::TraceFile trace;
-  if (auto status = trace.open(trace_path)) return *status;
+  trace.add_flags(flags);  // --trace FILE and --html FILE
+  if (auto status = flags.parse(argc, argv)) return *status;
+  if (auto status = trace.open()) return *status;
   const std::chrono::milliseconds per_item(consume_ms);
 
   pg::banner(fmt::format("1. Backpressure: {} items, consumer {} ms each", items, consume_ms));

@@ -336,11 +336,10 @@ int main(int argc, char** argv) {
   flags.add("--threads", threads, "threads running the io_context in section 3", 1, 64);
   flags.add("--work-ms", work_ms, "how long each handler works, in milliseconds (the strand runs them one at a time)",
             0, 100);
-  std::string trace_path;
-  flags.add("--trace", trace_path, "also write the timelines to this file for a trace viewer (ui.perfetto.dev)");
-  if (auto status = flags.parse(argc, argv)) return *status;
   pg::TraceFile trace;
-  if (auto status = trace.open(trace_path)) return *status;
+  trace.add_flags(flags);  // --trace FILE and --html FILE
+  if (auto status = flags.parse(argc, argv)) return *status;
+  if (auto status = trace.open()) return *status;
   const std::chrono::milliseconds tick(tick_ms);
   const std::chrono::milliseconds block(block_ms);
 

@@ -252,11 +252,10 @@ int run_lesson(int argc, char** argv) {
                   "Cancel a running task from outside, cancellable CPU loops, timeouts and deadlines with Asio.");
   flags.add("--delay-ms", delay_ms, "base delay of each task, in milliseconds", 1, 10'000);
   flags.add("--steps", steps, "steps in the shared-deadline sequence (section 2)", 1, 100);
-  std::string trace_path;
-  flags.add("--trace", trace_path, "also write the timelines to this file for a trace viewer (ui.perfetto.dev)");
-  if (auto status = flags.parse(argc, argv)) return *status;
   pg::TraceFile trace;
-  if (auto status = trace.open(trace_path)) return *status;
+  trace.add_flags(flags);  // --trace FILE and --html FILE
+  if (auto status = flags.parse(argc, argv)) return *status;
+  if (auto status = trace.open()) return *status;
   const std::chrono::milliseconds delay(delay_ms);
 
   // The worker is cancelled after one delay and spends a quarter delay on its cleanup ("worker cleanup"

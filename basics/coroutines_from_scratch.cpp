@@ -315,11 +315,10 @@ int main(int argc, char** argv) {
   pg::Flags flags("coroutines_from_scratch", "An event loop, a Task type and awaiters, with no library.");
   flags.add("--tasks", tasks, "number of tasks in section 4", 1, 1'000);
   flags.add("--delay-ms", delay_ms, "how long each task waits, in milliseconds", 1, 10'000);
-  std::string trace_path;
-  flags.add("--trace", trace_path, "also write the timeline to this file for a trace viewer (ui.perfetto.dev)");
-  if (auto status = flags.parse(argc, argv)) return *status;
   pg::TraceFile trace;
-  if (auto status = trace.open(trace_path)) return *status;
+  trace.add_flags(flags);  // --trace FILE and --html FILE
+  if (auto status = flags.parse(argc, argv)) return *status;
+  if (auto status = trace.open()) return *status;
   const std::chrono::milliseconds delay(delay_ms);
   try {
     run_sections(tasks, delay, trace);

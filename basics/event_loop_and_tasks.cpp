@@ -443,11 +443,10 @@ int run_lesson(int argc, char** argv) {
                   "The io_context is the event loop; co_spawn makes tasks; gather; why detached tasks are unsafe.");
   flags.add("--delay-ms", delay_ms, "base delay of each task, in milliseconds", 1, 10'000);
   flags.add("--tasks", tasks, "number of tasks in the dynamic gather (section 4)", 1, 1'000);
-  std::string trace_path;
-  flags.add("--trace", trace_path, "also write the timelines to this file for a trace viewer (ui.perfetto.dev)");
-  if (auto status = flags.parse(argc, argv)) return *status;
   pg::TraceFile trace;
-  if (auto status = trace.open(trace_path)) return *status;
+  trace.add_flags(flags);  // --trace FILE and --html FILE
+  if (auto status = flags.parse(argc, argv)) return *status;
+  if (auto status = trace.open()) return *status;
   const std::chrono::milliseconds delay(delay_ms);
 
   // Look at the order: both "main" lines come before the task's first line, because co_spawn from

@@ -205,11 +205,10 @@ int run_lesson(int argc, char** argv) {
   pg::Flags flags("tasks_gather_wait_cancel",
                   "Gather, task groups, and first-completed with the rest cancelled, with Asio coroutines.");
   flags.add("--delay-ms", delay_ms, "base delay of each task, in milliseconds", 1, 10'000);
-  std::string trace_path;
-  flags.add("--trace", trace_path, "also write the timelines to this file for a trace viewer (ui.perfetto.dev)");
-  if (auto status = flags.parse(argc, argv)) return *status;
   pg::TraceFile trace;
-  if (auto status = trace.open(trace_path)) return *status;
+  trace.add_flags(flags);  // --trace FILE and --html FILE
+  if (auto status = flags.parse(argc, argv)) return *status;
+  if (auto status = trace.open()) return *status;
   const std::chrono::milliseconds delay(delay_ms);
 
   // The same pair twice, in both operand orders: only the order decides whether first_exception() is
