@@ -423,5 +423,5 @@ int main(int argc, char** argv) {
 //    250 ms call), like section 1, although slow_square now runs on a pool thread. future.get()
 //    blocks the loop's thread while it waits. Inside a coroutine, co_await the result instead.
 //
-// Next: multiprocessing/process_basics.cpp: processes, fork() and pipes, the POSIX calls under
-// Python's multiprocessing.
+// Next: basics/shared_state_in_async.cpp: state shared by coroutines when the io_context has
+// several threads, five ways measured.

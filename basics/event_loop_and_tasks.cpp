@@ -567,5 +567,5 @@ int main(int argc, char** argv) {
 //    delay / 2; "reached its end: true" and "during run(): true". run() returns only when no work is
 //    left, and the detached job's timer is work: without stop() the job runs to its end.
 //
-// Next: basics/tasks_gather_wait_cancel.cpp: gather when a task fails, a task group, wait for the
-// first and cancel the rest.
+// Next: basics/coroutines_from_scratch.cpp: the loop, the task type and the awaiters built in plain
+// C++20, so that io_context and awaitable are no longer magic.

@@ -351,5 +351,5 @@ int main(int argc, char** argv) {
 //    Answer: the two runs of section 3 now take about the same time and the printed cost is about
 //    1.0x: both structures put the counters 8 bytes apart, and (most of the time) in one line.
 //
-// Next: back to async code with basics/blocking_work_in_async.cpp, or multiprocessing/ for memory
-// shared between processes, where the same atomics work only when they are lock-free.
+// Next: threading/thread_pool_executor.cpp: a ready-made pool of worker threads, and std::future for
+// the results.

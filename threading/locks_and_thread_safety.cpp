@@ -431,5 +431,5 @@ int main(int argc, char** argv) {
 //    holds its `from` lock and waits for ever for the other's: a deadlock, now with no time limit.
 //    scoped_lock takes both locks without ever holding one while it waits for the other.
 //
-// Next: threading/queues_and_worker_threads.cpp: share a queue instead of variables, built from a
-// mutex and condition variables.
+// Next: threading/memory_ordering.cpp: the rule under every lock and atomic of this lesson: what one
+// thread's writes look like to another, counted on this machine.

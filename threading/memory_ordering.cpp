@@ -435,5 +435,5 @@ int main(int argc, char** argv) {
 //    `counter` in count_with_spin_lock: by the C++ rules nothing orders one owner's increment before
 //    the next owner's, and an ARM processor is free to show the difference.
 //
-// Next: threading/lock_free_ring.cpp: acquire and release building a queue with no lock at all, and
-// what a shared cache line costs.
+// Next: threading/queues_and_worker_threads.cpp: share a queue instead of variables, built from a
+// mutex and condition variables; then threading/lock_free_ring.cpp builds one with no lock at all.

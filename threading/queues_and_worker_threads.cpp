@@ -385,5 +385,5 @@ int main(int argc, char** argv) {
 //    still returns, since every job gets done; then one worker takes the only sentinel and exits, the
 //    other two wait in get() for ever, and joining their threads never returns.
 //
-// Next: threading/thread_pool_executor.cpp: a ready-made pool of worker threads, and std::future for
-// the results.
+// Next: threading/lock_free_ring.cpp: a queue between two threads with no lock at all, built from
+// acquire and release, measured against this lesson's BlockingQueue.
