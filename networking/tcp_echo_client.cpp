@@ -124,7 +124,7 @@ std::vector<std::string> lines_for_client(const EchoClientOptions& options, int 
 // 2. Timeouts: race the operation against a timer
 // -------------------------------------------------------------------------------------------------
 // Python writes `await asyncio.wait_for(reader.readline(), 3)`. Asio has no wait_for (1.31 and later
-// have a cancel_after token; see basics/tasks_gather_wait_cancel.cpp), but every release has
+// have a cancel_after token; see basics/cancellation_and_timeouts.cpp), but every release has
 // `a || b`: run both awaitables, and when one finishes, cancel the other and wait for it to wind down.
 // So a timeout is the operation raced against a sleep. If the sleep wins, the pending connect or read
 // is cancelled (its socket operation completes with operation_aborted) and we get std::nullopt.

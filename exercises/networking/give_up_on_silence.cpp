@@ -1,7 +1,7 @@
 // EXERCISE give_up_on_silence: a client must give up on a server that never answers.
 //
 // Follows networking/tcp_echo_client.cpp (every network wait raced against a timeout) and
-// basics/tasks_gather_wait_cancel.cpp (with_timeout: an operation || a timer).
+// basics/cancellation_and_timeouts.cpp (with_timeout: an operation || a timer).
 //
 // ask() connects to a server, sends one line and returns the server's one-line answer. As shipped,
 // it waits for the answer as long as it takes. A server that accepts the connection and then says
