@@ -31,7 +31,6 @@
 // they share only the server's list of connections (behind a mutex), a few atomic counters and the log
 // queue. And every file descriptor is closed by exactly one owner, when no other thread can still use it.
 
-
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -45,7 +44,6 @@
 #include <iterator>
 #include <list>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -97,9 +95,8 @@ SendResult send_all(int fd, const char* data, std::size_t size, bool timed, Echo
 // time left (wait_ready), then a recv() or send() that cannot block (MSG_DONTWAIT).
 
 struct ConnectionReport {
-  long lines = 0;       // complete lines echoed
-  long long bytes = 0;  // bytes echoed
-  std::string ended;    // why it ended, for the log
+  long lines = 0;     // complete lines echoed
+  std::string ended;  // why it ended, for the log
 };
 
 ConnectionReport echo_lines(int fd, const BlockingEchoConfig& config) {
@@ -137,7 +134,6 @@ ConnectionReport echo_lines(int fd, const BlockingEchoConfig& config) {
       if (!pending.empty()) {
         if (!echo(pending.data(), pending.size())) return report;
         ++report.lines;
-        report.bytes += static_cast<long long>(pending.size());
       }
       report.ended = "client closed the connection";
       return report;
@@ -165,7 +161,6 @@ ConnectionReport echo_lines(int fd, const BlockingEchoConfig& config) {
     if (complete > 0) {
       if (!echo(pending.data(), complete)) return report;
       report.lines += lines;
-      report.bytes += static_cast<long long>(complete);
       pending.erase(0, complete);
       line_deadline = EchoClock::now() + timeout;  // the server is ready for the next line: its clock starts
     }
@@ -193,11 +188,10 @@ ConnectionReport echo_lines(int fd, const BlockingEchoConfig& config) {
 // about a kilobyte each. --max-connections caps the threads: a client over the cap is closed at once.
 //
 // Ownership: the server keeps every live connection in a list (behind a mutex). A connection's thread
-// never closes its own socket: it shuts it down and marks itself finished. The accept loop, after each
-// new client, joins the finished threads (which frees their stacks) and closes their sockets. So a
-// descriptor is never closed while stop() might still call shutdown() on it, and a closed number cannot
-// be reused by a new connection under stop()'s feet. The price of this simple rule: a finished
-// connection keeps its socket until the next client connects (the next lesson adds a reaper thread).
+// never closes its own socket: it shuts it down and marks itself finished; the accept loop, after each
+// new client, joins the finished threads (freeing their stacks) and closes their sockets. So no socket
+// is closed while stop() might still shut it down, and no closed number is reused under stop()'s feet.
+// The price: a finished connection keeps its socket until the next client (the next lesson fixes it).
 // The mutex is never held while logging or doing I/O: that would make every other thread wait for it.
 //
 // Some member functions are `virtual`: the next lesson derives a class from this one and overrides
@@ -226,11 +220,9 @@ class BlockingEchoServer {
       socklen_t length = sizeof peer;
       const int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_CLOEXEC);
       if (fd < 0) {
-        if (!accept_failed(errno)) {
-          healthy = false;
-          break;
-        }
-        continue;
+        if (accept_failed(errno)) continue;
+        healthy = false;  // accept() cannot succeed again
+        break;
       }
       start_connection(fd, format_peer(peer));
       reap(false);  // join the threads of connections that have finished, and close their sockets
@@ -244,7 +236,6 @@ class BlockingEchoServer {
   // After serve() has returned: join every connection thread and close its socket. Waits for them.
   void finish() { reap(true); }
 
-  [[nodiscard]] const std::string& address() const { return address_; }
   [[nodiscard]] int port() const { return port_; }
   [[nodiscard]] int max_connections() const { return config_.max_connections; }
   [[nodiscard]] bool finished() const { return finished_.load(); }
@@ -345,7 +336,6 @@ class BlockingEchoServer {
   BlockingEchoConfig config_;
   Log log_;
   int listen_fd_ = -1;
-  std::string address_;
   int port_ = 0;
   mutable std::mutex mutex_;           // guards connections_, next_id_, unreaped_
   std::list<Connection> connections_;  // live connections, and finished ones not yet joined
@@ -369,11 +359,11 @@ class BlockingEchoServer {
 // the accept loop on a second thread, and let the main thread take the signals with sigtimedwait() as
 // plain return values, then call stop(). (Python's signal handlers, too, run on the main thread.)
 //
-// The three steps are functions, because blocking_server_limits runs its server the same way.
-
-// The flags of both blocking servers. Empty to go on, or the exit status (after --help or a bad flag).
-std::optional<int> parse_server_flags(int argc, char** argv, const char* program, const char* about,
-                                      BlockingEchoConfig& config) {
+// The program is a function template, written once for any server class: main() below runs it with
+// BlockingEchoServer, and blocking_server_limits with the class it derives from this one.
+template <class Server>
+int run_server_program(int argc, char** argv, const char* program, const char* about, const char* takeaway) {
+  BlockingEchoConfig config;
   int max_line = static_cast<int>(config.max_line);
   pg::Flags flags(program, about);
   flags.add("--address", config.address, "address to listen on (numeric IPv4 or IPv6)");
@@ -382,13 +372,9 @@ std::optional<int> parse_server_flags(int argc, char** argv, const char* program
   flags.add("--idle-timeout-ms", config.idle_timeout_ms,
             "time a client has to send each whole line, and to take its echo; 0: no limit", 0, 86'400'000);
   flags.add("--max-connections", config.max_connections, "connections (threads) served at once", 1, 100'000);
-  if (auto status = flags.parse(argc, argv)) return status;
+  if (auto status = flags.parse(argc, argv)) return *status;
   config.max_line = static_cast<std::size_t>(max_line);
-  return std::nullopt;
-}
 
-// Call before any thread starts: every thread inherits the signal mask. Returns the signals blocked.
-sigset_t block_stop_signals() {
   // A write to a pipe whose reader has gone (`server | head`, a log collector restarting) raises
   // SIGPIPE, which kills the process by default. MSG_NOSIGNAL covers the sockets, not stdout: so the
   // signal is ignored, and such a write fails with EPIPE, which the LogWriter counts as lines lost.
@@ -397,21 +383,19 @@ sigset_t block_stop_signals() {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  return signals;
-}
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before any thread: every thread inherits it
 
-// Open the server, serve on a second thread until SIGINT or SIGTERM, stop, and say what was done.
-// Everything printed goes through `output`, so a stdout that nobody reads can never stop the server.
-int serve_until_signalled(BlockingEchoServer& server, LogWriter& output, const sigset_t& signals,
-                          const char* program, const char* takeaway) {
-  // What the program itself says is never dropped (a few lines), unlike the log of each connection.
+  // From here on, everything printed goes through the LogWriter, so a stdout that nobody reads can
+  // never stop the server. What the program itself says is never dropped, unlike the connections' log.
+  LogWriter output(STDOUT_FILENO);
   const auto say = [&output](std::string text) { output.write(std::move(text), /*may_drop=*/false); };
+  Server server(config, [&output](const std::string& line) { output.write(line); });
   if (std::string error = server.open(); !error.empty()) {
     fmt::print(stderr, "{}: {}\n", program, error);
     return 1;
   }
-  // `healthy` is written by the accept thread and read here only after join(), which orders the two.
+  // The accept loop gets its own thread so that this one is free to wait for signals. `healthy` is
+  // written by that thread and read here only after join(), which orders the two.
   bool healthy = true;
   std::thread acceptor([&] { healthy = server.serve(); });
   // Wait for a signal, 100 ms at a time, so that an accept loop that failed on its own also ends main.
@@ -435,19 +419,14 @@ int serve_until_signalled(BlockingEchoServer& server, LogWriter& output, const s
   return healthy ? 0 : 1;
 }
 
-#if !defined(PLAYGROUND_NO_MAIN) && !defined(BLOCKING_ECHO_SERVER_ONLY)  // the tests and the next lesson bring their own main
+// The tests, and the next lesson (which brings its own main), leave this main() out.
+#if !defined(PLAYGROUND_NO_MAIN) && !defined(BLOCKING_ECHO_SERVER_ONLY)
 int main(int argc, char** argv) {
-  BlockingEchoConfig config;
-  if (auto status = parse_server_flags(argc, argv, "blocking_echo_server",
-                                       "A line-echo server with one thread per connection and blocking reads and writes.",
-                                       config))
-    return *status;
-  const sigset_t signals = block_stop_signals();  // before any thread
-  LogWriter output(STDOUT_FILENO);
-  BlockingEchoServer server(config, [&output](const std::string& line) { output.write(line); });
-  return serve_until_signalled(server, output, signals, "blocking_echo_server",
-                               "\nTakeaway: blocking code with a thread per connection is the simplest server to read, and each\n"
-                               "connection costs a whole thread; coroutines (tcp_echo_server) cost about a kilobyte instead.");
+  return run_server_program<BlockingEchoServer>(
+      argc, argv, "blocking_echo_server",
+      "A line-echo server with one thread per connection and blocking reads and writes.",
+      "\nTakeaway: blocking code with a thread per connection is the simplest server to read, and each\n"
+      "connection costs a whole thread; coroutines (tcp_echo_server) cost about a kilobyte instead.");
 }
 #endif
 
@@ -530,27 +509,19 @@ std::string BlockingEchoServer::open() {
   socklen_t length = sizeof local;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length);
   const std::string shown = format_peer(local);
-  address_ = shown.substr(0, shown.rfind(':'));
   port_ = std::stoi(shown.substr(shown.rfind(':') + 1));
   listen_fd_ = fd;
-  log(fmt::format("listening on {}:{}", address_, port_));
+  log("listening on " + shown);
   return {};
 }
 
-// "127.0.0.1:8888" or "[::1]:8888" for the socket address `addr`.
+// "127.0.0.1:8888" or "[::1]:8888" for the socket address `addr`. NI_NUMERICHOST: no DNS lookup.
 std::string BlockingEchoServer::format_peer(const sockaddr_storage& addr) {
-  char text[INET6_ADDRSTRLEN] = "?";
-  int port = 0;
-  if (addr.ss_family == AF_INET) {
-    const auto& v4 = reinterpret_cast<const sockaddr_in&>(addr);
-    ::inet_ntop(AF_INET, &v4.sin_addr, text, sizeof text);
-    port = ntohs(v4.sin_port);
-  } else if (addr.ss_family == AF_INET6) {
-    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(addr);
-    ::inet_ntop(AF_INET6, &v6.sin6_addr, text, sizeof text);
-    port = ntohs(v6.sin6_port);
-  }
-  return addr.ss_family == AF_INET6 ? fmt::format("[{}]:{}", text, port) : fmt::format("{}:{}", text, port);
+  char host[NI_MAXHOST] = "?";
+  char service[NI_MAXSERV] = "0";
+  ::getnameinfo(reinterpret_cast<const sockaddr*>(&addr), sizeof addr, host, sizeof host, service, sizeof service,
+                NI_NUMERICHOST | NI_NUMERICSERV);
+  return addr.ss_family == AF_INET6 ? fmt::format("[{}]:{}", host, service) : fmt::format("{}:{}", host, service);
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -600,22 +571,20 @@ BlockingEchoServer::~BlockingEchoServer() {
 // 1. Start `build/default/networking/blocking_echo_server --port 8888 --max-connections 2`, then run
 //    `build/default/networking/tcp_echo_client --port 8888 --clients 5 --lines 3 --pause-ms 100`.
 //    Answer: two clients are served; the server logs "refused, already 2 open (--max-connections)" for
-//    the other three, and the client exits with status 1. Each refused client reports one of two
-//    things, depending on timing: "the server closed the connection before echoing line 1" when the
-//    server closed the socket before the line arrived (a polite FIN), or "reading the echo of line 1
-//    failed: Connection reset by peer" when the line was already waiting, unread, in the socket:
-//    closing a socket with unread bytes sends a reset instead. The cap on connections is a cap on threads.
+//    the other three, and the client exits with status 1. Each refused client reports, depending on
+//    timing, "the server closed the connection before echoing line 1" (closed before the line arrived:
+//    a polite FIN) or "reading the echo of line 1 failed: Connection reset by peer" (the line waited
+//    unread in the socket: closing it sends a reset instead). The cap on connections is a cap on threads.
 //
 // 2. Start the server without a cap, run `build/default/networking/tcp_echo_client --port 8888
-//    --clients 200 --lines 4 --pause-ms 500`, and while it runs count the server's threads with
-//    `ls /proc/$(pgrep -n blocking_echo_server)/task | wc -l`. Then count again after the client ends.
-//    Answer: 203 while the clients are connected (one per connection, plus the server's own three:
-//    main, the accept loop, the log writer), 3 once they have gone. networking/tcp_echo_server serves
-//    the same 200 clients on one thread (plus its log writer: 2).
-//
-// 3. After question 2, count the server's descriptors: `ls /proc/$(pgrep -n blocking_echo_server)/fd | wc -l`.
-//    Then connect once more (`echo hi | nc -q1 127.0.0.1 8888`) and count again.
-//    Answer: ANSWER3
+//    --clients 200 --lines 4 --pause-ms 500`, and count the server's threads and descriptors with
+//    `P=$(pgrep -nf blocking_echo_server); ls /proc/$P/task | wc -l; ls /proc/$P/fd | wc -l` while it
+//    runs, after it ends, and after one more client (the same command with --clients 1).
+//    Answer: 203 threads while the clients are connected (one each, plus main, the accept loop and the
+//    log writer), 3 once they have gone (tcp_echo_server serves the same 200 on one thread). Descriptors:
+//    204 (200 sockets, stdio, the listener; more if your shell passes some on), and still 204 after the
+//    clients have gone: their sockets wait for the next client to be closed. After it, 5: that client's
+//    own socket now waits in turn. The next lesson's reaper closes each one at once.
 //
 // Next: networking/blocking_server_limits.cpp: the same server made to survive what real load brings:
 // an open-file limit lower than the cap, no descriptor left for a new client, accept() failing, and

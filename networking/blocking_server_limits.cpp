@@ -213,19 +213,12 @@ void ResilientEchoServer::reap_until_stopped() {
 // -------------------------------------------------------------------------------------------------
 #ifndef PLAYGROUND_NO_MAIN  // the tests include this file and bring their own main
 int main(int argc, char** argv) {
-  BlockingEchoConfig config;
-  if (auto status = parse_server_flags(argc, argv, "blocking_server_limits",
-                                       "The thread-per-connection echo server, made to survive the open-file limit, "
-                                       "accept() errors and bursts of clients.",
-                                       config))
-    return *status;
-  const sigset_t signals = block_stop_signals();  // before any thread
-  LogWriter output(STDOUT_FILENO);
-  ResilientEchoServer server(config, [&output](const std::string& line) { output.write(line); });
-  return serve_until_signalled(server, output, signals, "blocking_server_limits",
-                               "\nTakeaway: a server meets its limits (descriptors, accept errors, bursts) by plan: a cap "
-                               "that fits,\na client refused rather than left waiting, a retry that slows down, and "
-                               "resources freed at once.");
+  return run_server_program<ResilientEchoServer>(
+      argc, argv, "blocking_server_limits",
+      "The thread-per-connection echo server, made to survive the open-file limit, accept() errors and bursts of "
+      "clients.",
+      "\nTakeaway: a server meets its limits by plan: a cap that fits the open-file limit, a client refused\n"
+      "rather than left waiting, a retry that slows down, and every finished connection freed at once.");
 }
 #endif
 
@@ -242,12 +235,19 @@ int main(int argc, char** argv) {
 // 1. Start the server with a low open-file limit: `(ulimit -n 40 && build/default/networking/blocking_server_limits
 //    --port 8888)`, then run `build/default/networking/tcp_echo_client --port 8888 --clients 40 --lines 3
 //    --pause-ms 100`.
-//    Answer: ANSWER1
+//    Answer: at start the server says "--max-connections lowered from 2000 to 31: the open-file limit
+//    (ulimit -n) is 40, 5 descriptors are in use, 4 kept free ..." (stdio, the listener, the spare; a
+//    shell that passes on more descriptors leaves fewer). 31 clients are served and the other 9
+//    refused at once ("refused, already 31 open"); none waits unanswered. Without the lowered cap,
+//    accept() would fail with EMFILE and those 9 would wait in the kernel's backlog until they gave up
+//    (blocking_echo_server would stop: its accept_failed() gives up on EMFILE).
 //
-// 2. Start the server, run `build/default/networking/tcp_echo_client --port 8888 --clients 200 --lines 4
-//    --pause-ms 500`, then, after the client ends, count the server's descriptors and threads:
-//    `ls /proc/$(pgrep -n blocking_server)/fd | wc -l` and `ls /proc/$(pgrep -n blocking_server)/task | wc -l`.
-//    Answer: ANSWER2
+// 2. Repeat the previous lesson's question 2 with this server: start it, run
+//    `build/default/networking/tcp_echo_client --port 8888 --clients 200 --lines 4 --pause-ms 500`, and
+//    after the client ends count `P=$(pgrep -nf blocking_server_limits); ls /proc/$P/task | wc -l; ls /proc/$P/fd | wc
+//    -l`. Answer: 4 threads (main, the accept loop, the reaper, the log writer) and 5 descriptors (stdio, the listener,
+//    the spare) as soon as the clients have gone: the reaper closed all 200 sockets without waiting for another client
+//    (blocking_echo_server still held 204).
 //
 // Next: that was the last lesson. docs/results.md measures what you have read: coroutines, threads and
 // processes on the same workloads, and these echo servers under load (bench/bench.cpp).
