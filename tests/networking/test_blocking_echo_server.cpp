@@ -211,10 +211,10 @@ TEST_CASE("finished connections are joined and their sockets closed when the nex
     }
     for (auto& c : clients) REQUIRE(c->read_exactly(2) == "x\n");
   }
-  // Every connection has ended, but nobody has closed the server's sockets yet: no client came since.
+  // Every connection has ended. Their sockets are closed only by the accept loop: after the last
+  // accept, or, as here, when the next client connects. (Whether the last accept's round caught them
+  // depends on timing, so the count in between is not checked.)
   CHECK(net_test::wait_until([&] { return server.server().open_connections() == 0; }));
-  const int lingering = net_test::count_open_fds() - baseline;
-  CHECK(lingering == 10);
   // The next client: the accept loop joins the finished threads and closes their sockets.
   Connection next(server.port());
   REQUIRE(next.send("y\n"));
