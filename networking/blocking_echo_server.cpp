@@ -50,7 +50,6 @@
 #include <utility>
 #include <vector>
 
-#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -70,6 +69,7 @@ struct BlockingEchoConfig {
   int idle_timeout_ms = 60'000;   // 0: wait for a silent client forever
   int max_connections = 2'000;    // one thread each: this caps the threads too
 };
+
 // Plumbing used by the sections below, defined after main() under "Plumbing" (skip it on a first
 // reading): a poll() bounded by a deadline, and a send() repeated until every byte is written.
 using EchoClock = std::chrono::steady_clock;
@@ -182,7 +182,8 @@ ConnectionReport echo_lines(int fd, const BlockingEchoConfig& config) {
 //     memory, 10-20 KB per waiting thread there; 10,000 connections reserve 80 GB of address space;
 //   - a kernel task: Linux caps them (kernel.threads-max, kernel.pid_max, vm.max_map_count: each
 //     thread needs two memory maps), so somewhere around 30,000 threads, `std::thread` throws;
-//   - a file descriptor, like any connection: the open-file limit (ulimit -n, often 1024) caps them.
+//   - a file descriptor, like any connection: the open-file limit (ulimit -n, often 1024) caps them
+//     (the next lesson fits --max-connections to it).
 // So this design is fine for tens or hundreds of clients, or when each request calls a blocking library
 // you cannot make async. For ten thousand mostly idle connections, coroutines (tcp_echo_server) cost
 // about a kilobyte each. --max-connections caps the threads: a client over the cap is closed at once.
