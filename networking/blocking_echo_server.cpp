@@ -5,7 +5,8 @@
 // blocks in recv() until bytes arrive and in send() until they are written. The code reads top to
 // bottom like a single-client program, and that is its charm. The price is one thread per connection:
 // its stack, its creation time, and a kernel limit on how many can exist (section 2 has the numbers).
-// Every connection is logged as it opens and closes; Ctrl-C stops the server within a second.
+// Every connection is logged as it opens and closes; Ctrl-C stops the server within a second. The next
+// lesson, blocking_server_limits, makes the same server survive the limits real load runs into.
 //
 // Run it:   build/default/networking/blocking_echo_server --port 8888
 //   then, in another terminal:   nc 127.0.0.1 8888      (type lines; each comes back as you sent it)
@@ -37,10 +38,8 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
-#include <condition_variable>
 #include <csignal>
 #include <cstring>
-#include <filesystem>
 #include <functional>
 #include <iterator>
 #include <list>
@@ -51,14 +50,11 @@
 #include <utility>
 #include <vector>
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -71,7 +67,7 @@ struct BlockingEchoConfig {
   int port = 8888;                // 0: the kernel picks a free port (tests and benchmarks use this)
   std::size_t max_line = 65'536;  // longest line accepted, its '\n' included
   int idle_timeout_ms = 60'000;   // 0: wait for a silent client forever
-  int max_connections = 2'000;    // one thread each: this caps the threads too (and see open_file_cap)
+  int max_connections = 2'000;    // one thread each: this caps the threads too
 };
 
 // Plumbing used by the sections below, defined after main() under "Plumbing" (skip it on a first
@@ -99,9 +95,8 @@ SendResult send_all(int fd, const char* data, std::size_t size, bool timed, Echo
 // time left (wait_ready), then a recv() or send() that cannot block (MSG_DONTWAIT).
 
 struct ConnectionReport {
-  long lines = 0;       // complete lines echoed
-  long long bytes = 0;  // bytes echoed
-  std::string ended;    // why it ended, for the log
+  long lines = 0;     // complete lines echoed
+  std::string ended;  // why it ended, for the log
 };
 
 ConnectionReport echo_lines(int fd, const BlockingEchoConfig& config) {
@@ -139,7 +134,6 @@ ConnectionReport echo_lines(int fd, const BlockingEchoConfig& config) {
       if (!pending.empty()) {
         if (!echo(pending.data(), pending.size())) return report;
         ++report.lines;
-        report.bytes += static_cast<long long>(pending.size());
       }
       report.ended = "client closed the connection";
       return report;
@@ -167,7 +161,6 @@ ConnectionReport echo_lines(int fd, const BlockingEchoConfig& config) {
     if (complete > 0) {
       if (!echo(pending.data(), complete)) return report;
       report.lines += lines;
-      report.bytes += static_cast<long long>(complete);
       pending.erase(0, complete);
       line_deadline = EchoClock::now() + timeout;  // the server is ready for the next line: its clock starts
     }
@@ -189,15 +182,21 @@ ConnectionReport echo_lines(int fd, const BlockingEchoConfig& config) {
 //     memory, 10-20 KB per waiting thread there; 10,000 connections reserve 80 GB of address space;
 //   - a kernel task: Linux caps them (kernel.threads-max, kernel.pid_max, vm.max_map_count: each
 //     thread needs two memory maps), so somewhere around 30,000 threads, `std::thread` throws;
-//   - a file descriptor, like any connection: the open-file limit (ulimit -n, often 1024) caps them.
+//   - a file descriptor, like any connection: the open-file limit (ulimit -n, often 1024) caps them
+//     (the next lesson fits --max-connections to it).
 // So this design is fine for tens or hundreds of clients, or when each request calls a blocking library
 // you cannot make async. For ten thousand mostly idle connections, coroutines (tcp_echo_server) cost
 // about a kilobyte each. --max-connections caps the threads: a client over the cap is closed at once.
 //
 // Ownership: the server keeps every live connection in a list (behind a mutex). A connection's thread
-// never closes its own socket: it shuts it down, marks itself finished and wakes the reaper, a thread
-// that joins it and closes the socket (plumbing, below). The mutex is never held while logging or
-// doing I/O: that would make every other thread, and stop(), wait for it.
+// never closes its own socket: it shuts it down and marks itself finished; the accept loop, after each
+// new client, joins the finished threads (freeing their stacks) and closes their sockets. So no socket
+// is closed while stop() might still shut it down, and no closed number is reused under stop()'s feet.
+// The price: a finished connection keeps its socket until the next client (the next lesson fixes it).
+// The mutex is never held while logging or doing I/O: that would make every other thread wait for it.
+//
+// Some member functions are `virtual`: the next lesson derives a class from this one and overrides
+// them, as a Python subclass of socketserver.ThreadingTCPServer overrides its methods.
 
 class BlockingEchoServer {
  public:
@@ -208,43 +207,38 @@ class BlockingEchoServer {
       : config_(std::move(config)), log_(std::move(log)) {}
   BlockingEchoServer(const BlockingEchoServer&) = delete;
   BlockingEchoServer& operator=(const BlockingEchoServer&) = delete;
-  ~BlockingEchoServer();
+  virtual ~BlockingEchoServer();
 
-  // Bind and listen, and fit the cap to the open-file limit. Returns an empty string, or why it failed
+  // Bind, listen and log "listening on ADDRESS:PORT". Returns an empty string, or why it failed
   // ("cannot listen on ...: Address already in use").
-  std::string open();
+  virtual std::string open();
 
-  // The accept loop. Returns after stop() (true), or when the listening socket is broken (false).
-  bool serve() {
-    std::thread reaper([this] { reap_until_stopped(); });
+  // The accept loop. Returns after stop() (true), or when accept() fails for good (false).
+  virtual bool serve() {
     bool healthy = true;
     while (!stopping_.load()) {
       sockaddr_storage peer{};
       socklen_t length = sizeof peer;
       const int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_CLOEXEC);
       if (fd < 0) {
-        if (!accept_failed(errno)) {
-          healthy = false;
-          break;
-        }
-        continue;
+        if (accept_failed(errno)) continue;
+        healthy = false;  // accept() cannot succeed again
+        break;
       }
-      accept_pause_ = std::chrono::milliseconds(10);
       start_connection(fd, format_peer(peer));
+      reap(false);  // join the threads of connections that have finished, and close their sockets
     }
-    end_reaper(reaper);
+    finished_ = true;
     return healthy;
   }
 
   // Stop accepting and end every connection. Safe from any thread, and more than once.
-  void stop();
+  virtual void stop();
   // After serve() has returned: join every connection thread and close its socket. Waits for them.
   void finish() { reap(true); }
 
-  [[nodiscard]] const std::string& address() const { return address_; }
   [[nodiscard]] int port() const { return port_; }
   [[nodiscard]] int max_connections() const { return config_.max_connections; }
-  [[nodiscard]] const std::string& cap_note() const { return cap_note_; }  // why the cap was lowered, if it was
   [[nodiscard]] bool finished() const { return finished_.load(); }
   [[nodiscard]] long connections_served() const { return served_.load(); }
   [[nodiscard]] long long lines_echoed() const { return lines_.load(); }
@@ -253,7 +247,7 @@ class BlockingEchoServer {
     return count_open();
   }
 
- private:
+ protected:
   struct Connection {
     long id = 0;
     int fd = -1;
@@ -264,7 +258,7 @@ class BlockingEchoServer {
   // Register the connection and start its thread, under the lock so stop() sees either nothing or
   // both: a connection stop() did not see would keep its thread blocked after shutdown. The log line
   // is written after the lock is released.
-  void start_connection(int fd, const std::string& peer) {
+  virtual void start_connection(int fd, const std::string& peer) {
     std::string message;
     {
       std::lock_guard lock(mutex_);
@@ -301,13 +295,13 @@ class BlockingEchoServer {
 
   // The body of every connection thread: the blocking loop of section 1, then the bookkeeping. It
   // touches only its own Connection (fd and id never change while it runs) and, under the lock, the flag
-  // that lets the reaper join it. A connection that stop() shut down reads as closed by the client
+  // that lets the connection be joined. A connection that stop() shut down reads as closed by the client
   // (recv() returns 0), so the reason is corrected here: the server closed it.
   void run_connection(Connection& connection, const std::string& peer) {
     ConnectionReport report = echo_lines(connection.fd, config_);
     if (stopping_.load()) report.ended = "server shutting down";
     lines_ += report.lines;
-    ::shutdown(connection.fd, SHUT_RDWR);  // the client sees the close now; close() comes when reaped
+    ::shutdown(connection.fd, SHUT_RDWR);  // the client sees the close now; close() comes when joined
     log(fmt::format("connection {} from {}: {}; {} line{} echoed", connection.id, peer, report.ended, report.lines,
                     report.lines == 1 ? "" : "s"));
     {
@@ -315,15 +309,21 @@ class BlockingEchoServer {
       connection.finished = true;
       ++unreaped_;
     }
-    wake_.notify_all();  // the reaper
+    connection_finished();
   }
 
-  // Defined in the plumbing below.
-  bool accept_failed(int error);  // false when the listening socket is unusable
-  void serve_or_refuse_waiting_client();
-  void reap_until_stopped();
-  void end_reaper(std::thread& reaper);
-  void reap(bool all);
+  // What serve() does when accept() fails; false ends serve(). A client that gave up while queued
+  // (ECONNABORTED) or a signal (EINTR) is retried at once; any other error is logged and stops the
+  // server. The next lesson tells apart the errors a server should survive (EMFILE: out of descriptors).
+  virtual bool accept_failed(int error) {
+    if (stopping_.load() || error == EINTR || error == ECONNABORTED) return true;  // serve() checks stopping_
+    log(fmt::format("accept failed: {}; stopping", std::strerror(error)));
+    return false;
+  }
+  // Called on a connection's thread once it has marked itself finished. Nothing to do here.
+  virtual void connection_finished() {}
+
+  void reap(bool all);  // defined in the plumbing below
   static std::string format_peer(const sockaddr_storage& peer);
   [[nodiscard]] int count_open() const {  // connections not yet finished; call with mutex_ held
     int open = 0;
@@ -337,17 +337,11 @@ class BlockingEchoServer {
   BlockingEchoConfig config_;
   Log log_;
   int listen_fd_ = -1;
-  int spare_fd_ = -1;  // held in reserve for refusing a client when descriptors run out
-  std::string address_;
   int port_ = 0;
-  std::string cap_note_;
-  std::chrono::milliseconds accept_pause_{10};  // how long to wait after a failed accept()
-  mutable std::mutex mutex_;                    // guards connections_, next_id_, unreaped_, reaper_done_
-  std::condition_variable wake_;                // a connection finished, stop() was called, or serve() ends
-  std::list<Connection> connections_;           // live connections, and finished ones not yet reaped
+  mutable std::mutex mutex_;           // guards connections_, next_id_, unreaped_
+  std::list<Connection> connections_;  // live connections, and finished ones not yet joined
   long next_id_ = 0;
   long unreaped_ = 0;                  // finished connections still in connections_
-  bool reaper_done_ = false;           // serve() is ending: the reaper returns
   std::atomic<bool> stopping_{false};  // set once by stop(); read by the accept loop without the lock
   std::atomic<bool> finished_{false};  // serve() has returned
   std::atomic<long> served_{0};        // connections that got a thread
@@ -365,27 +359,26 @@ class BlockingEchoServer {
 // Simpler: block SIGINT and SIGTERM *before any other thread exists* (threads inherit the mask), run
 // the accept loop on a second thread, and let the main thread take the signals with sigtimedwait() as
 // plain return values, then call stop(). (Python's signal handlers, too, run on the main thread.)
-
-#ifndef PLAYGROUND_NO_MAIN  // the tests include this file and bring their own main
-int main(int argc, char** argv) {
+//
+// The program is a function template, written once for any server class: main() below runs it with
+// BlockingEchoServer, and blocking_server_limits with the class it derives from this one.
+template <class Server>
+int run_server_program(int argc, char** argv, const char* program, const char* about, const char* takeaway) {
   BlockingEchoConfig config;
   int max_line = static_cast<int>(config.max_line);
-  pg::Flags flags("blocking_echo_server",
-                  "A line-echo server with one thread per connection and blocking reads and writes.");
+  pg::Flags flags(program, about);
   flags.add("--address", config.address, "address to listen on (numeric IPv4 or IPv6)");
   flags.add("--port", config.port, "port to listen on; 0 picks a free one", 0, 65'535);
   flags.add("--max-line", max_line, "longest line accepted in bytes, '\\n' included; longer closes", 1, 1 << 30);
   flags.add("--idle-timeout-ms", config.idle_timeout_ms,
             "time a client has to send each whole line, and to take its echo; 0: no limit", 0, 86'400'000);
-  flags.add("--max-connections", config.max_connections,
-            "connections (threads) served at once; lowered to what the open-file limit allows", 1, 100'000);
+  flags.add("--max-connections", config.max_connections, "connections (threads) served at once", 1, 100'000);
   if (auto status = flags.parse(argc, argv)) return *status;
   config.max_line = static_cast<std::size_t>(max_line);
 
   // A write to a pipe whose reader has gone (`server | head`, a log collector restarting) raises
   // SIGPIPE, which kills the process by default. MSG_NOSIGNAL covers the sockets, not stdout: so the
-  // signal is ignored, before any thread starts, and such a write fails with EPIPE, which the
-  // LogWriter counts as lines lost. The server goes on serving.
+  // signal is ignored, and such a write fails with EPIPE, which the LogWriter counts as lines lost.
   std::signal(SIGPIPE, SIG_IGN);
   sigset_t signals;
   sigemptyset(&signals);
@@ -393,19 +386,15 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before any thread: every thread inherits it
 
-  // From "listening on" to the end, everything printed goes through the LogWriter, so a stdout that
-  // nobody reads can never stop the server. Nothing else writes to stdout meanwhile.
+  // From here on, everything printed goes through the LogWriter, so a stdout that nobody reads can
+  // never stop the server. What the program itself says is never dropped, unlike the connections' log.
   LogWriter output(STDOUT_FILENO);
-  BlockingEchoServer server(config, [&output](const std::string& line) { output.write(line); });
-  // What the program itself says is never dropped (a few lines), unlike the log of each connection.
   const auto say = [&output](std::string text) { output.write(std::move(text), /*may_drop=*/false); };
+  Server server(config, [&output](const std::string& line) { output.write(line); });
   if (std::string error = server.open(); !error.empty()) {
-    fmt::print(stderr, "blocking_echo_server: {}\n", error);
+    fmt::print(stderr, "{}: {}\n", program, error);
     return 1;
   }
-  say(fmt::format("listening on {}:{}", server.address(), server.port()));
-  if (!server.cap_note().empty()) say(server.cap_note());
-
   // The accept loop gets its own thread so that this one is free to wait for signals. `healthy` is
   // written by that thread and read here only after join(), which orders the two.
   bool healthy = true;
@@ -419,17 +408,26 @@ int main(int argc, char** argv) {
       break;
     }
   }
-  // stop() wakes accept() and every connection; then every thread is joined before main returns, so
-  // no thread outlives the objects it uses (a std::thread still joinable at exit would call terminate).
+  // stop() wakes accept() and every connection; then every thread is joined before we return, so no
+  // thread outlives the objects it uses (a std::thread still joinable at exit would call terminate).
   server.stop();
   acceptor.join();
   server.finish();
   say(fmt::format("stopped: {} connection{} served, {} lines echoed", server.connections_served(),
                   server.connections_served() == 1 ? "" : "s", server.lines_echoed()));
-  say("\nTakeaway: blocking code with a thread per connection is the simplest server to read, and each\n"
-      "connection costs a whole thread; coroutines (tcp_echo_server) cost about a kilobyte instead.");
+  say(takeaway);
   output.close(std::chrono::milliseconds(300));  // a stdout nobody reads gets 300 ms, then loses the rest
   return healthy ? 0 : 1;
+}
+
+// The tests, and the next lesson (which brings its own main), leave this main() out.
+#if !defined(PLAYGROUND_NO_MAIN) && !defined(BLOCKING_ECHO_SERVER_ONLY)
+int main(int argc, char** argv) {
+  return run_server_program<BlockingEchoServer>(
+      argc, argv, "blocking_echo_server",
+      "A line-echo server with one thread per connection and blocking reads and writes.",
+      "\nTakeaway: blocking code with a thread per connection is the simplest server to read, and each\n"
+      "connection costs a whole thread; coroutines (tcp_echo_server) cost about a kilobyte instead.");
 }
 #endif
 
@@ -477,34 +475,12 @@ SendResult send_all(int fd, const char* data, std::size_t size, bool timed, Echo
 }
 
 // -------------------------------------------------------------------------------------------------
-// P2. The listening socket, and the open-file limit
+// P2. The listening socket
 // -------------------------------------------------------------------------------------------------
 // getaddrinfo with AI_NUMERICHOST turns "127.0.0.1" or "::1" into a socket address without asking DNS,
 // and rejects anything that is not a numeric address. SO_REUSEADDR lets the server restart at once on
 // a port whose old connections are still in TIME_WAIT (on Linux it does *not* let two servers listen
 // on one port). The backlog (SOMAXCONN) is how many finished handshakes the kernel queues meanwhile.
-//
-// Every connection holds a descriptor, and the open-file limit (ulimit -n; 1024 is a common default)
-// caps them. A cap on connections above that limit could never be reached: accept() would fail with
-// EMFILE first, and the clients over the limit would wait silently in the backlog. So open() lowers
-// --max-connections to the limit minus the descriptors the program needs anyway, and says so.
-
-// Descriptors kept free besides one per connection, for the C library and the sanitizers.
-constexpr int descriptors_headroom = 4;
-
-// Descriptors open now: stdin, stdout, stderr, the listening socket, the spare (P3), and any the
-// program inherited. Counted in /proc/self/fd, whose own descriptor is not counted.
-int descriptors_open() {
-  return static_cast<int>(std::distance(std::filesystem::directory_iterator("/proc/self/fd"), {})) - 1;
-}
-
-// The cap the open-file limit `soft_limit` allows, with `in_use` descriptors taken: at most `wanted`,
-// and at least 1.
-int open_file_cap(int wanted, rlim_t soft_limit, int in_use) {
-  if (soft_limit == RLIM_INFINITY) return wanted;
-  const long long room = static_cast<long long>(soft_limit) - in_use - descriptors_headroom;
-  return static_cast<int>(std::clamp<long long>(room, 1, wanted));
-}
 
 std::string BlockingEchoServer::open() {
   addrinfo hints{};
@@ -534,125 +510,24 @@ std::string BlockingEchoServer::open() {
   socklen_t length = sizeof local;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length);
   const std::string shown = format_peer(local);
-  address_ = shown.substr(0, shown.rfind(':'));
   port_ = std::stoi(shown.substr(shown.rfind(':') + 1));
   listen_fd_ = fd;
-  spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-  rlimit files{};
-  ::getrlimit(RLIMIT_NOFILE, &files);
-  const int in_use = descriptors_open();
-  if (const int cap = open_file_cap(config_.max_connections, files.rlim_cur, in_use); cap < config_.max_connections) {
-    cap_note_ = fmt::format(
-        "--max-connections lowered from {} to {}: the open-file limit (ulimit -n) is {}, {} descriptors are "
-        "in use, {} kept free, and each connection needs one",
-        config_.max_connections, cap, files.rlim_cur, in_use, descriptors_headroom);
-    config_.max_connections = cap;
-  }
+  log("listening on " + shown);
   return {};
 }
 
-// "127.0.0.1:8888" or "[::1]:8888" for the socket address `addr`.
+// "127.0.0.1:8888" or "[::1]:8888" for the socket address `addr`. NI_NUMERICHOST: no DNS lookup.
 std::string BlockingEchoServer::format_peer(const sockaddr_storage& addr) {
-  char text[INET6_ADDRSTRLEN] = "?";
-  int port = 0;
-  if (addr.ss_family == AF_INET) {
-    const auto& v4 = reinterpret_cast<const sockaddr_in&>(addr);
-    ::inet_ntop(AF_INET, &v4.sin_addr, text, sizeof text);
-    port = ntohs(v4.sin_port);
-  } else if (addr.ss_family == AF_INET6) {
-    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(addr);
-    ::inet_ntop(AF_INET6, &v6.sin6_addr, text, sizeof text);
-    port = ntohs(v6.sin6_port);
-  }
-  return addr.ss_family == AF_INET6 ? fmt::format("[{}]:{}", text, port) : fmt::format("{}:{}", text, port);
+  char host[NI_MAXHOST] = "?";
+  char service[NI_MAXSERV] = "0";
+  ::getnameinfo(reinterpret_cast<const sockaddr*>(&addr), sizeof addr, host, sizeof host, service, sizeof service,
+                NI_NUMERICHOST | NI_NUMERICSERV);
+  return addr.ss_family == AF_INET6 ? fmt::format("[{}]:{}", host, service) : fmt::format("{}:{}", host, service);
 }
 
 // -------------------------------------------------------------------------------------------------
-// P3. When accept() fails
+// P3. Joining finished connections, and stopping
 // -------------------------------------------------------------------------------------------------
-// Errors of accept() that mean the listening socket itself is unusable, so retrying cannot help: it
-// was closed or shut down (EBADF, EINVAL: what stop() causes), or is not a listening TCP socket.
-// Every other error is about one client or one moment: a client that gave up while queued
-// (ECONNABORTED), a signal (EINTR), no free descriptor (EMFILE, ENFILE), no kernel memory (ENOBUFS,
-// ENOMEM), a firewall (EPERM), a protocol or network error passed on from the new connection (EPROTO,
-// ENETDOWN, EHOSTUNREACH, ...). The server survives those.
-bool accept_error_is_fatal(int error) {
-  return error == EBADF || error == EINVAL || error == ENOTSOCK || error == EOPNOTSUPP || error == EFAULT;
-}
-
-// Out of descriptors despite the cap (something else holds them), accept() fails at once, whether or
-// not a client waits (the kernel takes the new descriptor before it waits), and a waiting client would
-// stay in the backlog, unanswered. So the server keeps one spare descriptor (open() took it). It waits
-// up to a second for a client; when one comes and still no descriptor is free, it lets the spare go,
-// accepts the client on it, closes that at once (the client is refused, not left hanging) and takes
-// the spare back.
-void BlockingEchoServer::serve_or_refuse_waiting_client() {
-  if (!wait_ready(listen_fd_, POLLIN, true, EchoClock::now() + std::chrono::seconds(1)) || stopping_.load()) return;
-  sockaddr_storage peer{};
-  socklen_t length = sizeof peer;
-  int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_CLOEXEC);
-  if (fd >= 0) return start_connection(fd, format_peer(peer));  // a descriptor was freed meanwhile
-  if (errno != EMFILE && errno != ENFILE) return;
-  ::close(spare_fd_);
-  fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_CLOEXEC);
-  if (fd >= 0) ::close(fd);
-  spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);  // -1 if it was taken meanwhile: no spare then
-  if (fd >= 0) log(fmt::format("connection from {}: refused, out of file descriptors (ulimit -n)", format_peer(peer)));
-}
-
-// What serve() does when accept() fails; false when the listening socket is unusable. A client that
-// gave up (ECONNABORTED) or a signal (EINTR) is retried at once, without a log line. Out of
-// descriptors, a waiting client is refused with the spare. Any other error is logged and retried
-// after a pause, 10 ms doubling up to 1 s while the failures go on, so that it cannot turn into a
-// loop that spins at 100% CPU.
-bool BlockingEchoServer::accept_failed(int error) {
-  if (stopping_.load() || error == EINTR || error == ECONNABORTED) return true;  // serve() checks stopping_
-  if (accept_error_is_fatal(error)) {
-    log(fmt::format("accept failed: {}; the listening socket is unusable, stopping", std::strerror(error)));
-    return false;
-  }
-  if ((error == EMFILE || error == ENFILE) && spare_fd_ >= 0) {
-    serve_or_refuse_waiting_client();
-    return true;
-  }
-  log(fmt::format("accept failed: {}; retrying in {} ms", std::strerror(error), accept_pause_.count()));
-  std::unique_lock lock(mutex_);
-  wake_.wait_for(lock, accept_pause_, [this] { return stopping_.load(); });  // stop() ends the pause
-  accept_pause_ = std::min(accept_pause_ * 2, std::chrono::milliseconds(1000));
-  return true;
-}
-
-// -------------------------------------------------------------------------------------------------
-// P4. Reaping finished connections, and stopping
-// -------------------------------------------------------------------------------------------------
-// The reaper, a thread of its own, joins each finished connection thread (which frees its stack) and
-// closes its socket, within moments of the client leaving. So a descriptor is never closed while
-// stop() might still call shutdown() on it, and a closed number cannot be reused by a new connection
-// under stop()'s feet. (Reaping only when the next client connects would be simpler, and wrong: after a
-// burst of clients, their sockets and stacks would stay until someone connected.)
-
-void BlockingEchoServer::reap_until_stopped() {
-  std::unique_lock lock(mutex_);
-  for (;;) {
-    wake_.wait(lock, [this] { return unreaped_ > 0 || reaper_done_; });
-    if (reaper_done_) return;
-    lock.unlock();
-    reap(false);
-    lock.lock();
-  }
-}
-
-void BlockingEchoServer::end_reaper(std::thread& reaper) {
-  {
-    std::lock_guard lock(mutex_);
-    reaper_done_ = true;
-  }
-  wake_.notify_all();
-  reaper.join();
-  finished_ = true;
-}
-
 // Join finished connection threads and close their sockets; with `all`, wait for every thread.
 // Nodes are moved out of the list under the lock, then joined without it: a connection thread that
 // is still finishing needs the lock to set its flag, so joining it while holding the lock would deadlock.
@@ -678,27 +553,17 @@ void BlockingEchoServer::reap(bool all) {
 // shutdown() wakes a thread waiting to receive (recv() then returns 0) or to send (send() fails). On
 // Linux, shutdown() of a listening socket also wakes a thread blocked in accept() (EINVAL).
 void BlockingEchoServer::stop() {
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_.exchange(true)) return;
-    if (listen_fd_ >= 0) ::shutdown(listen_fd_, SHUT_RDWR);
-    for (auto& c : connections_) ::shutdown(c.fd, SHUT_RDWR);
-  }
-  wake_.notify_all();  // the reaper, and an accept loop pausing after an error
+  std::lock_guard lock(mutex_);
+  if (stopping_.exchange(true)) return;
+  if (listen_fd_ >= 0) ::shutdown(listen_fd_, SHUT_RDWR);
+  for (auto& c : connections_) ::shutdown(c.fd, SHUT_RDWR);
 }
 
 BlockingEchoServer::~BlockingEchoServer() {
-  stop();
+  BlockingEchoServer::stop();
   reap(true);
   if (listen_fd_ >= 0) ::close(listen_fd_);
-  if (spare_fd_ >= 0) ::close(spare_fd_);
 }
-
-// What is left open, on purpose: the deadline is per line, with no bound on a connection's life or on
-// one client's share. A client that sends a short line just inside every deadline keeps its thread
-// for ever, so --max-connections such clients (from one address or many) keep everyone else out. A
-// server facing the internet adds a minimum rate, a lifetime, or a cap per address; each is a few
-// lines in echo_lines() or start_connection(), left out here to keep the idea in view.
 
 // -------------------------------------------------------------------------------------------------
 // Try this: predict what the output will show, then run it. The answers below were checked on
@@ -707,26 +572,21 @@ BlockingEchoServer::~BlockingEchoServer() {
 // 1. Start `build/default/networking/blocking_echo_server --port 8888 --max-connections 2`, then run
 //    `build/default/networking/tcp_echo_client --port 8888 --clients 5 --lines 3 --pause-ms 100`.
 //    Answer: two clients are served; the server logs "refused, already 2 open (--max-connections)" for
-//    the other three, and the client exits with status 1. Each refused client reports one of two
-//    things, depending on timing: "the server closed the connection before echoing line 1" when the
-//    server closed the socket before the line arrived (a polite FIN), or "reading the echo of line 1
-//    failed: Connection reset by peer" when the line was already waiting, unread, in the socket:
-//    closing a socket with unread bytes sends a reset instead. The cap on connections is a cap on threads.
+//    the other three, and the client exits with status 1. Each refused client reports, depending on
+//    timing, "the server closed the connection before echoing line 1" (closed before the line arrived:
+//    a polite FIN) or "reading the echo of line 1 failed: Connection reset by peer" (the line waited
+//    unread in the socket: closing it sends a reset instead). The cap on connections is a cap on threads.
 //
 // 2. Start the server without a cap, run `build/default/networking/tcp_echo_client --port 8888
-//    --clients 200 --lines 4 --pause-ms 500`, and while it runs count the server's threads with
-//    `ls /proc/$(pgrep -n blocking_echo_server)/task | wc -l`. Then count again after the client ends.
-//    Answer: 204 while the clients are connected (one per connection, plus the server's own four: main,
-//    the accept loop, the reaper, the log writer), 4 once they have gone. networking/tcp_echo_server
-//    serves the same 200 clients on one thread (plus its log writer: 2).
+//    --clients 200 --lines 4 --pause-ms 500`, and count the server's threads and descriptors with
+//    `P=$(pgrep -nf blocking_echo_server); ls /proc/$P/task | wc -l; ls /proc/$P/fd | wc -l` while it
+//    runs, after it ends, and after one more client (the same command with --clients 1).
+//    Answer: 203 threads while the clients are connected (one each, plus main, the accept loop and the
+//    log writer), 3 once they have gone (tcp_echo_server serves the same 200 on one thread). Descriptors:
+//    204 (200 sockets, stdio, the listener; more if your shell passes some on), and still 204 after the
+//    clients have gone: their sockets wait for the next client to be closed. After it, 5: that client's
+//    own socket now waits in turn. The next lesson's reaper closes each one at once.
 //
-// 3. Start the server with a low open-file limit: `(ulimit -n 40 && build/default/networking/blocking_echo_server
-//    --port 8888)`, then run the client of question 1 with --clients 40.
-//    Answer: at start the server says "--max-connections lowered from 2000 to 31: the open-file limit
-//    (ulimit -n) is 40, 5 descriptors are in use, 4 kept free ..." (stdio, the listener, the spare; a
-//    shell that passes on more descriptors leaves fewer). 31 clients are served and the other 9
-//    refused at once ("refused, already 31 open"); none waits unanswered. Without the lowered cap,
-//    accept() would fail with EMFILE and those 9 would wait in the kernel's backlog until they gave up.
-//
-// Next: that was the last lesson. The README's Results section measures what you have read: coroutines,
-// threads and processes on the same workloads, and these echo servers under load (bench/bench.cpp).
+// Next: networking/blocking_server_limits.cpp: the same server made to survive what real load brings:
+// an open-file limit lower than the cap, no descriptor left for a new client, accept() failing, and
+// finished connections that should not wait for the next client to be cleaned up.

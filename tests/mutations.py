@@ -465,19 +465,23 @@ MUTATIONS = [
         r"^max_connections caps the threads",
         ("    if (open >= config_.max_connections) {", "    if (false) {")),
     mutation(
-        "networking/blocking_echo_server.cpp", "a finishing connection does not wake the reaper",
-        r"^finished connections are reaped at once",
-        ("    wake_.notify_all();  // the reaper\n", "")),
+        "networking/blocking_echo_server.cpp", "the accept loop never joins finished connections",
+        r"^finished connections are joined and their sockets closed when the next client connects",
+        ("      reap(false);  // join the threads of connections that have finished, and close their sockets\n", "")),
     mutation(
         "networking/blocking_echo_server.cpp", "send_all does not go on from where a partial send stopped",
         r"^send_all writes every byte in order",
         ("    data += sent;\n", "")),
     mutation(
-        "networking/blocking_echo_server.cpp", "the connection cap ignores the open-file limit",
-        r"^the connection cap is lowered to what the open-file limit allows",
-        ("    config_.max_connections = cap;\n", "")),
+        "networking/blocking_server_limits.cpp", "a finishing connection does not wake the reaper",
+        r"^finished connections are reaped at once",
+        ("  void connection_finished() override { wake_.notify_all(); }", "  void connection_finished() override {}")),
     mutation(
-        "networking/blocking_echo_server.cpp", "out of descriptors, a waiting client is left hanging (no spare)",
+        "networking/blocking_server_limits.cpp", "the connection cap ignores the open-file limit",
+        r"^the connection cap is lowered to what the open-file limit allows",
+        ("      config_.max_connections = cap;\n", "")),
+    mutation(
+        "networking/blocking_server_limits.cpp", "out of descriptors, a waiting client is left hanging (no spare)",
         r"^out of file descriptors anyway",
         ("  if ((error == EMFILE || error == ENFILE) && spare_fd_ >= 0) {", "  if (false) {")),
 ]
