@@ -6,8 +6,9 @@
 //   2. CPU-bound work: counting primes, sequential vs a thread pool vs a process pool;
 //   3. dispatch cost: trivial tasks through co_spawn, asio::post to a thread_pool, std::async, and a
 //      process-pool round trip;
-//   4. echo: a load generator against the echo servers (blocking_echo_server, tcp_echo_server on 1 and 2
-//      threads, and Python's asyncio) at 1, 100 and 1,000 connections, every echo checked byte for byte.
+//   4. echo: a load generator against the echo servers (blocking_echo_server, tcp_echo_server on 1 thread,
+//      tcp_server_in_production on 2 threads, and Python's asyncio) at 1, 100 and 1,000 connections,
+//      every echo checked byte for byte.
 //
 // Run it:   build/default/bench/bench            (about a minute)
 //           build/default/bench/bench --quick    (under 30 s, smaller sizes, noisier numbers)
@@ -983,6 +984,7 @@ int main(int argc, char** argv) {
   const std::filesystem::path build_dir = std::filesystem::read_symlink("/proc/self/exe").parent_path().parent_path();
   std::string blocking_server = (build_dir / "networking" / "blocking_echo_server").string();
   std::string async_server = (build_dir / "networking" / "tcp_echo_server").string();
+  std::string production_server = (build_dir / "networking" / "tcp_server_in_production").string();
   std::string python = find_in_path("python3");
   std::string python_server =
       (build_dir / BENCH_SOURCE_IN_BUILD / "asyncio_echo_server.py").lexically_normal().string();
@@ -1008,6 +1010,7 @@ int main(int argc, char** argv) {
   flags.add("--measure-ms", measure_ms, "workload 4: measuring window; 0: 2000 (quick: 500)", 0, 600'000);
   flags.add("--blocking-server", blocking_server, "workload 4: path of blocking_echo_server");
   flags.add("--async-server", async_server, "workload 4: path of tcp_echo_server");
+  flags.add("--production-server", production_server, "workload 4: path of tcp_server_in_production (--threads 2)");
   flags.add("--python", python, "workload 4: python3 for the asyncio server (empty: skip that row)");
   flags.add("--python-server", python_server, "workload 4: the asyncio echo server script");
   if (auto status = flags.parse(argc, argv)) return *status;
@@ -1072,12 +1075,12 @@ int main(int argc, char** argv) {
         return spec;
       };
       servers.push_back(binary("blocking_echo_server", blocking_server, {"--port", "0"}, "build it"));
-      // --quiet: without it tcp_echo_server writes (and flushes) a log line for every echoed line. At 100
+      // --quiet: without it the server writes (and flushes) a log line for every echoed line. At 100
       // connections that added about 0.9 us of server CPU per message on 1 thread (+40%) and 2.3 us on 2
       // threads (+65%: both threads queue for the log file's lock), so we would be measuring the log.
       servers.push_back(binary("tcp_echo_server (1 thread)", async_server, {"--port", "0", "--quiet"},
                                "it comes with the networking lessons"));
-      servers.push_back(binary("tcp_echo_server --threads 2", async_server,
+      servers.push_back(binary("tcp_server_in_production --threads 2", production_server,
                                {"--port", "0", "--quiet", "--threads", "2"}, "it comes with the networking lessons"));
       if (python.empty()) {
         servers.push_back({"python asyncio", {}, "no python3 (not in PATH, or --python was empty)"});

@@ -39,8 +39,8 @@ if(Asio_FOUND AND NOT TARGET Asio::Asio)
   # on another thread: the optimiser keeps the first thread's address of the variable across the
   # co_await (LLVM issue 63022, fixed in clang 17). Asio keeps its per-thread cache of recycled memory
   # (coroutine frames, operation state) in such a variable, so on an io_context run by several threads
-  # one thread frees memory into another thread's cache: tcp_echo_server --threads 2 under 250 clients
-  # crashed (segfault, double free) or hung in 10 runs out of 10 (clang 16 with Asio 1.30 or 1.38, -O2;
+  # one thread frees memory into another thread's cache: tcp_server_in_production --threads 2 under 250
+  # clients crashed (segfault, double free) or hung in 10 runs out of 10 (clang 16 with Asio 1.30 or 1.38, -O2;
   # never at -O0, with g++ or with clang 19; ThreadSanitizer names the race).
   # ASIO_DISABLE_THREAD_KEYWORD_EXTENSION makes Asio reach that cache through pthread_getspecific(), a
   # call the optimiser cannot keep across a co_await, and the crash is gone.

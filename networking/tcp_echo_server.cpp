@@ -1,22 +1,20 @@
 // tcp_echo_server: one coroutine per connection lets one thread serve thousands of TCP clients.
 // New to C++ or Asio? PRIMER.md, at the top of the repository, explains the words used here with Python analogies.
 //
-// What you will see: the server prints `listening on 127.0.0.1:8888` and then one log line per event:
-// a client connects, a line arrives (shown shortened if long), a connection closes and why. Every
-// line a client sends comes back byte for byte. Press Ctrl-C: it stops accepting, closes the open
-// connections, prints what it served and exits 0, even with idle clients still connected.
+// What you will see: `listening on 127.0.0.1:8888`, then a log line per event: a client connects, a
+// line arrives (shortened if long), a connection closes and why. Every line comes back byte for byte.
+// Ctrl-C stops accepting, closes the open connections, prints a summary and exits 0.
 //
-// How to read it: section 1 is the whole idea, an echo server in about 25 lines, as small as Asio's own
-// example (run it alone with --core). You may stop there. Sections 2-12 grow it into a server that
-// survives the real world, one addition per section: a line limit and backpressure (4), a deadline per
-// line (5), a cap on connections (6), shutdown on Ctrl-C (7, 8), more threads (9), the open-file limit
-// (10), and logging that can never stall it (11).
+// How to read it: section 1 is the whole idea, an echo server in 25 lines, as small as Asio's own
+// example (--core runs it alone). You may stop there. Sections 2-9 grow it into a server that survives
+// bad clients: a line limit and backpressure (4), a deadline per line (5), shutdown on Ctrl-C (7, 8),
+// logging that never stalls it (9). The next lesson, tcp_server_in_production, adds what production
+// asks on top: a cap on connections fitted to the open-file limit, and several threads.
 //
 // Run it:   build/default/networking/tcp_echo_server --port 8888
 //           then, in a second terminal:   build/default/networking/tcp_echo_client --port 8888
-//           or by hand:                   nc 127.0.0.1 8888      (type lines; Ctrl-C to quit)
-//           Only the core of section 1: --core. On two threads: --threads 2 (section 9). Without the
-//           log line per event: --quiet.
+//           or by hand:                   nc 127.0.0.1 8888   (type lines; Ctrl-C to quit)
+//           Only the core of section 1: --core. Without the log line per event: --quiet.
 // Build it by hand:
 //   g++ -std=c++20 -O2 -I common networking/tcp_echo_server.cpp -lfmt -pthread -o tcp_echo_server
 //
@@ -30,18 +28,14 @@
 //   logging.handlers.QueueHandler            -> LogWriter: a bounded queue and a thread that writes it
 //
 // What differs in C++: nothing is buffered for you. asyncio's StreamReader caps a line at 64 KiB and
-// `drain()` applies backpressure; here the line limit is a dynamic_buffer's maximum size, and the
-// backpressure comes from awaiting each write before reading the next line. Errors arrive as
-// `asio::error_code` values (we ask for them with `as_tuple` instead of exceptions), and Ctrl-C is
-// not a KeyboardInterrupt: it is an event the server awaits like any other. And unlike asyncio's one
-// event loop, the same code can run on several threads at once (section 9), with strands keeping each
-// connection's steps in order.
+// `drain()` applies backpressure; here the limit is a dynamic_buffer's maximum size, and backpressure
+// comes from awaiting each write before the next read. Errors arrive as `asio::error_code` values (via
+// `as_tuple`), and Ctrl-C is not a KeyboardInterrupt: it is an event the server awaits like any other.
 
 #include <asio.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
-// as_tuple ("give me the error as a value instead of throwing it") moved out of asio::experimental:
-// Asio 1.22 has only asio::experimental::as_tuple; newer releases (1.28 and later, as tested here) spell
-// it asio::as_tuple, and 1.38 removed the experimental header. This lesson uses the form its Asio offers.
+// as_tuple ("give me the error as a value, not an exception") is asio::experimental::as_tuple in Asio
+// 1.22 and asio::as_tuple from 1.28 (1.38 removed the experimental one): we use the form Asio offers.
 #if ASIO_VERSION >= 102800
 #include <asio/as_tuple.hpp>
 using asio::as_tuple;
@@ -54,41 +48,32 @@ using asio::experimental::as_tuple;
 #include <atomic>
 #include <chrono>
 #include <csignal>
-#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <functional>
 #include <map>
 #include <mutex>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
 #include <vector>
 
-#include <fcntl.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
+#include "log_text.hpp"  // endpoint_text() and printable_line(), for the log
 #include "log_writer.hpp"
 #include "playground.hpp"
 
-// Everything the server is made of lives in this namespace, so the client lesson (and its tests) can
-// sit in the same program without a name clash.
+// A namespace of its own, so that the client lesson (and its tests) can share a program with it.
 namespace echo_server {
 
 using tcp = asio::ip::tcp;
 using namespace asio::experimental::awaitable_operators;  // `a || b` on awaitables
 
-// `co_await op(..., nothrow)` gives a tuple (error_code, result...) instead of throwing on error. A
-// network server meets errors all the time (clients reset, time out, send garbage); they are values to
-// look at, not exceptions. It also suits `a || b`, which waits for the first operand that *succeeds*
-// (as Asio documents it, in every release): a coroutine that threw would leave `||` waiting for the
-// other side.
+// `co_await op(..., nothrow)` gives a tuple (error_code, result...) instead of throwing. A server meets
+// errors all the time (clients reset, time out, send garbage): values to look at, not exceptions. It
+// also suits `a || b`, which waits for the first operand that *succeeds* (as Asio documents it): a
+// coroutine that threw would leave `||` waiting for the other side.
 constexpr auto nothrow = as_tuple(asio::use_awaitable);
 
 // -------------------------------------------------------------------------------------------------
@@ -96,9 +81,8 @@ constexpr auto nothrow = as_tuple(asio::use_awaitable);
 // -------------------------------------------------------------------------------------------------
 // Two coroutines make the whole server. An `asio::awaitable<T>` is a coroutine (Python: `async def`
 // returning T); inside one, `co_await` suspends it until an operation finishes, and the thread runs
-// other coroutines meanwhile. Asio's operations take a "completion token" that says what to do when
-// they finish: `asio::use_awaitable` means "resume the coroutine awaiting me" (and throw on error),
-// `nothrow` above means the same but hands back the error as a value.
+// other coroutines meanwhile. An operation's last argument, its "completion token", says what to do
+// when it finishes: `asio::use_awaitable` resumes the coroutine awaiting it (and throws on error).
 //
 // echo_session() serves one client: read until '\n', write the line back, repeat. listen() is the
 // accept loop: it waits for a client, starts an echo_session for it with co_spawn (Python:
@@ -127,19 +111,17 @@ asio::awaitable<void> listen(tcp::acceptor& acceptor) {
 
 }  // namespace core
 
-// That is a working server (main() runs it with --core), and it has a hole for every kind of client
-// the world holds. A client that sends 1 GB without a '\n' makes it buffer 1 GB. One that connects and
-// says nothing, or sends a byte a minute, holds its socket forever, and so do a million of them. When
-// descriptors run out, async_accept throws and the whole server ends. Ctrl-C kills it without a word,
-// and nobody learns what happened. The rest of this file closes those holes one section at a time,
-// keeping the same two coroutines at its heart: session() and accept_loop().
+// That is a working server (--core runs it), with a hole for every kind of client the world holds. A
+// client that sends 1 GB without a '\n' makes it buffer 1 GB. One that says nothing, or a byte a
+// minute, holds its socket forever, and so do a million of them. An accept that fails throws, ending
+// the server. Ctrl-C kills it without a word. The rest of this file closes those holes one section at
+// a time, keeping the same two coroutines at its heart: session() and accept_loop().
 
 // -------------------------------------------------------------------------------------------------
 // 2. What the full server is told, and what it counts
 // -------------------------------------------------------------------------------------------------
-// Port 0 asks the kernel for any free port: the tests use it so that two test runs never fight over
-// a port, and read the real port back from the acceptor. `log` is where the server tells its story: a
-// LogWriter (section 11) in the program; empty keeps the tests quiet.
+// Port 0 asks the kernel for any free port (the tests use it, and read the real port back). `log` is
+// where the server tells its story: a LogWriter (section 9) in the program; empty keeps tests quiet.
 
 struct EchoServerConfig {
   std::string address = "127.0.0.1";
@@ -147,33 +129,37 @@ struct EchoServerConfig {
   std::size_t max_line = 64 * 1024;  // bytes, the '\n' included; a longer line closes the connection (section 4)
   // Time a client has to send each whole line, and again to take its echo (section 5; 0: no limit).
   std::chrono::milliseconds idle_timeout{60'000};
-  long max_connections = 10'000;  // open at once; more are refused (section 6)
-  int threads = 1;  // threads that will run the io_context; above 1, each session gets a strand (section 9)
   std::function<void(const std::string&)> log;  // one line, without its '\n'; empty: no log (--quiet)
 };
 
-// The counters are atomics because tests read them from another thread while the server runs, and
-// because with --threads (section 9) sessions on different threads update them at the same time.
+// Atomics: tests read them from another thread (and tcp_server_in_production updates them from several).
 struct EchoServerStats {
-  std::atomic<long> accepted{0};   // connections accepted, refused ones included
-  std::atomic<long> refused{0};    // closed at once: --max-connections were already open (section 6)
-  std::atomic<long> open{0};       // connections open right now
-  std::atomic<long> peak_open{0};  // the most that were open at once
-  std::atomic<long> lines{0};      // lines echoed
-  std::atomic<long> bytes{0};      // bytes echoed
-  std::atomic<long> too_long{0};   // connections closed for an over-long line
-  std::atomic<long> idle{0};       // connections closed by the deadline of section 5 (reading or writing)
-  std::atomic<long> resets{0};     // connections the client reset
-  std::atomic<long> accept_errors{0};
+  std::atomic<long> accepted{0};        // connections accepted, refused ones included
+  std::atomic<long> refused{0};         // closed at once by tcp_server_in_production's cap
+  std::atomic<long> open{0};            // connections open right now
+  std::atomic<long> peak_open{0};       // the most that were open at once
+  std::atomic<long> lines{0};           // lines echoed
+  std::atomic<long> bytes{0};           // bytes echoed
+  std::atomic<long> too_long{0};        // connections closed for an over-long line
+  std::atomic<long> idle{0};            // connections closed by the deadline of section 5 (reading or writing)
+  std::atomic<long> resets{0};          // connections the client reset
+  std::atomic<long> accept_errors{0};   // accepts that failed (section 6)
   std::atomic<int> serving_thread{0};   // kernel id of the first thread that started a session
-  std::atomic<int> serving_threads{0};  // how many different threads started sessions (1, or up to --threads)
+  std::atomic<int> serving_threads{0};  // how many different threads started sessions
 };
 
-// How an address and port read in a log line: 127.0.0.1:8888, or [::1]:8888 for IPv6.
-std::string endpoint_text(const tcp::endpoint& endpoint) {
-  const auto address = endpoint.address();
-  return address.is_v6() ? fmt::format("[{}]:{}", address.to_string(), endpoint.port())
-                         : fmt::format("{}:{}", address.to_string(), endpoint.port());
+// Why a connection ended: every way out of a session has a name, and the log shows it.
+enum class CloseReason { client_closed, reset, too_long, line_timeout, write_timeout, shutdown, error };
+
+std::string_view reason_text(CloseReason reason) {
+  static constexpr std::string_view texts[] = {"client closed the connection",
+                                               "connection reset by the client",
+                                               "line longer than the limit",
+                                               "no complete line within the idle timeout",
+                                               "echo not taken within the idle timeout (the client stopped reading)",
+                                               "server shutting down",
+                                               "error"};
+  return texts[static_cast<int>(reason)];
 }
 
 // The address to listen on, from what the user typed: an IP address (127.0.0.1, ::1, 0.0.0.0) or a
@@ -189,71 +175,20 @@ tcp::endpoint listening_endpoint(const asio::any_io_executor& executor, const st
   return results.begin()->endpoint();
 }
 
-// What arrived, for the log: control bytes made visible, and only the first `limit` characters of a
-// long line (a 64 KiB line would drown the terminal).
-std::string printable_line(std::string_view bytes, std::size_t limit = 60) {
-  std::string out;
-  for (std::size_t i = 0; i < bytes.size() && i < limit; ++i) {
-    const auto c = static_cast<unsigned char>(bytes[i]);
-    if (c == '\n')
-      out += "\\n";
-    else if (c == '\r')
-      out += "\\r";
-    else if (c == '\t')
-      out += "\\t";
-    else if (c == '\\')
-      out += "\\\\";
-    else if (c < 0x20 || c >= 0x7f)
-      out += fmt::format("\\x{:02x}", c);
-    else
-      out += static_cast<char>(c);
-  }
-  if (bytes.size() > limit) out += fmt::format("... ({} bytes)", bytes.size());
-  return out;
-}
-
-// Why a connection ended: every way out of a session has a name, and the log shows it.
-enum class CloseReason { client_closed, reset, too_long, line_timeout, write_timeout, shutdown, error };
-
-std::string_view reason_text(CloseReason reason) {
-  switch (reason) {
-    case CloseReason::client_closed:
-      return "client closed the connection";
-    case CloseReason::reset:
-      return "connection reset by the client";
-    case CloseReason::too_long:
-      return "line longer than the limit";
-    case CloseReason::line_timeout:
-      return "no complete line within the idle timeout";
-    case CloseReason::write_timeout:
-      return "echo not taken within the idle timeout (the client stopped reading)";
-    case CloseReason::shutdown:
-      return "server shutting down";
-    case CloseReason::error:
-      return "error";
-  }
-  return "?";
-}
-
 class EchoServer {
  public:
   // -----------------------------------------------------------------------------------------------
   // 3. Bind and listen, with errors a person can read
   // -----------------------------------------------------------------------------------------------
-  // The constructor opens the listening socket at once, so the caller knows the real port before
-  // anything runs, and a port in use or a bad address is reported here as one sentence (the program
-  // prints it and exits: 2 for an address that does not resolve, 1 for a port in use) instead of an
-  // exception trace later.
-  //
-  // reuse_address lets a restarted server bind while connections from its previous run linger in
-  // TIME_WAIT; on Linux it does not let two servers listen on the same port. The backlog is the queue
-  // of connections the kernel has completed but we have not accepted yet: the largest the system allows
-  // (SOMAXCONN), so a burst of thousands of clients waits in the queue instead of being refused.
-  //
-  // `executor` is the io_context's. The listener runs on executor(): that same executor with one thread,
-  // a strand of it with several (section 9).
+  // The constructor binds at once, so the caller knows the real port before anything runs, and a port
+  // in use or a bad address is one sentence here (the program exits 2 for an address that does not
+  // resolve, 1 for a port in use), not an exception trace later. reuse_address lets a restarted server
+  // bind while its old connections linger in TIME_WAIT (on Linux two servers still cannot share a
+  // port). The backlog, connections the kernel completed that we have not accepted yet, is the largest
+  // allowed (SOMAXCONN): a burst of clients waits in it instead of being refused. `executor` is where
+  // the listener runs: the io_context's (tcp_server_in_production passes a strand).
   EchoServer(const asio::any_io_executor& executor, EchoServerConfig config)
-      : config_(std::move(config)), io_executor_(executor), acceptor_(serial_executor()) {
+      : config_(std::move(config)), acceptor_(executor) {
     const tcp::endpoint endpoint = listening_endpoint(executor, config_.address, config_.port);
     asio::error_code error;
     const auto fail = [&](std::string_view step) {
@@ -263,24 +198,20 @@ class EchoServer {
     if (acceptor_.set_option(tcp::acceptor::reuse_address(true), error)) fail("set options for");
     if (acceptor_.bind(endpoint, error)) fail("listen on");
     if (acceptor_.listen(asio::socket_base::max_listen_connections, error)) fail("listen on");
-    if (acceptor_.native_non_blocking(true, error)) fail("listen on");  // section 6's accept4 never waits
   }
 
-  EchoServer(const EchoServer&) = delete;
-  EchoServer& operator=(const EchoServer&) = delete;
-  ~EchoServer() {
-    if (spare_descriptor_ >= 0) ::close(spare_descriptor_);
-  }
+  virtual ~EchoServer() = default;  // virtual: tcp_server_in_production derives from it
 
   // The address and port really bound (with port 0, the one the kernel picked).
   [[nodiscard]] tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
   [[nodiscard]] unsigned short port() const { return local_endpoint().port(); }
   [[nodiscard]] const EchoServerStats& stats() const { return stats_; }
-  [[nodiscard]] const EchoServerConfig& config() const { return config_; }
   // Where accept_loop(), serve_until_signal() and close() run.
   [[nodiscard]] asio::any_io_executor executor() { return acceptor_.get_executor(); }
+  // Threads that run the io_context: one here (tcp_server_in_production runs more).
+  [[nodiscard]] virtual int threads() const { return 1; }
 
-  // One log line, handed to config.log (in the program, a LogWriter's queue: section 11). It never
+  // One log line, handed to config.log (in the program, a LogWriter's queue: section 9). It never
   // waits for the output, and with --quiet the line is not even formatted.
   template <class... Args>
   void log(fmt::format_string<Args...> format, Args&&... args) {
@@ -290,44 +221,30 @@ class EchoServer {
   // -----------------------------------------------------------------------------------------------
   // 4. One connection, hardened: a line limit, backpressure, half-close
   // -----------------------------------------------------------------------------------------------
-  // The loop of core::echo_session (section 1). async_read_until reads into a std::string until it
-  // holds a '\n'. The string may receive more than one line in one read (a client may send many lines
-  // at once): `n` is the length of the first one, and the rest stays in the buffer for the next turn.
-  // Bytes are echoed exactly as they came: any byte value, "\r\n" kept, nothing decoded.
+  // The loop of core::echo_session (section 1). One read may bring several lines: `n` is the length
+  // of the first, and the rest waits in the buffer. Bytes come back exactly: "\r\n" kept, nothing
+  // decoded. Three decisions make it safe under load and bad input:
+  // - Backpressure: the next line is read only after the echo is written. A client that never reads
+  //   fills its socket buffers, our async_write waits, and we stop reading: one line per connection.
+  // - Bounded memory: dynamic_buffer(buffer, max_line) never grows past max_line. A longer line ends
+  //   the read with error::not_found, and we close that connection; the other clients never notice.
+  // - Half-close: a client may say "I am done sending" (shutdown(SHUT_WR), as `nc -N` does) and still
+  //   read. At end of file we echo a last line that had no '\n', then close our side: the client gets
+  //   all its echoes, then EOF.
   //
-  // Three decisions make this safe under load and bad input:
-  // - Backpressure: the next line is read only after the echo is fully written. A client that sends
-  //   but never reads fills its socket buffers, then our async_write waits, and we stop reading: the
-  //   server holds at most one line per connection, however fast the client sends.
-  // - Bounded memory: dynamic_buffer(buffer, max_line) never grows past max_line. A line longer than
-  //   that ends the read with error::not_found, and we close the connection: its memory is freed and
-  //   the other clients never notice.
-  // - Half-close: a client may say "I am done sending" (shutdown(SHUT_WR), as `nc -N` does at the end
-  //   of its input) and still read. We see end of file after its last line, have already echoed every
-  //   complete line, echo a last line that had no '\n', then close our side: the client gets all
-  //   its echoes, then EOF.
-  //
-  // `deadline` is section 5's: it is set when the server starts waiting for a line and when it starts
-  // writing an echo, and `writing` says which of the two the connection is doing.
+  // `deadline` (section 5) is set when the server starts waiting for a line or writing an echo;
+  // `writing` says which of the two it is doing.
   asio::awaitable<CloseReason> echo_lines(tcp::socket& socket, const std::string& who, pg::Clock::time_point& deadline,
                                           bool& writing) {
     std::string buffer;
     for (;;) {
       auto [read_error, n] =
           co_await asio::async_read_until(socket, asio::dynamic_buffer(buffer, config_.max_line), '\n', nothrow);
-      if (read_error == asio::error::eof) {
-        if (!buffer.empty()) {
-          log("{} {} bytes (last line, no newline): '{}'", who, buffer.size(), printable_line(buffer));
-          deadline = pg::Clock::now() + config_.idle_timeout;
-          writing = true;
-          auto [write_error, written] = co_await asio::async_write(socket, asio::buffer(buffer), nothrow);
-          if (write_error) co_return classify(write_error);
-          count_echo(written);
-        }
-        co_return CloseReason::client_closed;
-      }
+      if (read_error == asio::error::eof && buffer.empty()) co_return CloseReason::client_closed;
       if (read_error == asio::error::not_found) co_return CloseReason::too_long;
-      if (read_error) co_return classify(read_error);
+      if (read_error && read_error != asio::error::eof) co_return classify(read_error);
+      const bool last = read_error == asio::error::eof;  // half-close: a last line without '\n'
+      if (last) n = buffer.size();
 
       const std::string_view line(buffer.data(), n);
       log("{} {} bytes: '{}'", who, n, printable_line(line));
@@ -336,6 +253,7 @@ class EchoServer {
       auto [write_error, written] = co_await asio::async_write(socket, asio::buffer(line), nothrow);
       if (write_error) co_return classify(write_error);
       count_echo(written);
+      if (last) co_return CloseReason::client_closed;  // (reading again would wait, not see EOF again)
       buffer.erase(0, n);
       deadline = pg::Clock::now() + config_.idle_timeout;  // and so does the next line, from now
       writing = false;
@@ -345,30 +263,22 @@ class EchoServer {
   // -----------------------------------------------------------------------------------------------
   // 5. A deadline per line: a watchdog raced against the conversation with `||`
   // -----------------------------------------------------------------------------------------------
-  // The idle timeout is a deadline per line: from the moment the server is ready for the next line,
-  // the client has --idle-timeout-ms to deliver all of it, '\n' included; then writing its echo has
-  // the same time again. Bytes that trickle in do not move the deadline. So a client that connects and
-  // says nothing, one that sends a byte every 100 ms (a "slow drip", the classic way to hold a server's
-  // connections with almost no traffic), and one that stops reading its echoes are all closed, while a
-  // client that completes a line now and then may stay for ever. blocking_echo_server has the same rule.
+  // The idle timeout is a deadline per line: once the server is ready for the next line, the client
+  // has --idle-timeout-ms to deliver all of it, '\n' included; then writing its echo has the same time
+  // again. Bytes that trickle in do not move it. So a client that says nothing, one that sends a byte
+  // every 100 ms (a "slow drip", the classic way to hold a server's connections with almost no
+  // traffic), and one that stops reading its echoes are all closed, while one that completes a line
+  // now and then may stay for ever (blocking_echo_server has the same rule; what it leaves open:
+  // tcp_server_in_production, section 4).
   //
-  // What this leaves open, on purpose: a client that sends a 2-byte line every 59 s keeps its slot for
-  // ever, and 10,000 of them hold every slot of the cap (section 6) with almost no traffic. The cap and
-  // the deadline bound what such clients cost (memory, descriptors), not who gets served. The fixes
-  // each refuse some honest client: a minimum rate (a person typing slowly), a lifetime (a long chat
-  // session), a cap per address (a whole office behind one NAT address). A real deployment picks one
-  // for its own clients, or leaves it to the proxy or firewall in front; this lesson picks none.
+  // The watchdog sleeps until the deadline, and again if the conversation moved it later meanwhile.
+  // When it returns, `echo_lines(...) || idle_watchdog(...)` cancels the loser: echo_lines' pending read
+  // or write ends with operation_aborted, and the session closes the socket. When echo_lines returns
+  // first, the watchdog's timer is cancelled (its operation_aborted is absorbed: the other side succeeded).
   //
-  // The watchdog sleeps until the deadline; if the conversation moved the deadline meanwhile (it only
-  // ever moves later), it sleeps again. When it returns, `echo_lines(...) || idle_watchdog(...)` cancels
-  // the loser: the pending read or write in echo_lines completes with operation_aborted, echo_lines
-  // returns, and the session closes the socket. When echo_lines returns first, the watchdog's timer is
-  // cancelled instead (it throws operation_aborted, which `||` absorbs because the other side succeeded).
-  //
-  // That last rule cuts both ways: `||` ends on the first side that *succeeds*. If echo_lines threw (a
-  // log sink that fails, memory that runs out), `||` would keep waiting for the watchdog, and the
-  // client would sit unserved for the whole timeout. So echo_lines is raced through echo_lines_or_error,
-  // which turns an exception into the reason "error": the connection closes at once, and says why.
+  // That cuts both ways: if echo_lines threw (a log sink that fails), `||` would wait for the watchdog,
+  // the client unserved for the whole timeout. So echo_lines_or_error turns an exception into the
+  // reason "error", and the connection closes at once.
   asio::awaitable<CloseReason> echo_lines_or_error(tcp::socket& socket, const std::string& who,
                                                    pg::Clock::time_point& deadline, bool& writing,
                                                    std::string& failure) {
@@ -389,8 +299,7 @@ class EchoServer {
   }
 
   // The whole life of one connection (Python: `async def handle(reader, writer)`), core::echo_session
-  // grown up. The socket lives in this coroutine's frame; while it is open, its address sits in `open_`
-  // so that close() can reach it.
+  // grown up. The socket lives in this coroutine's frame; `open_` holds its address for close().
   asio::awaitable<void> session(tcp::socket socket, long id) {
     OpenConnection registration(*this, socket, id);
     asio::error_code ignored;  // for calls whose failure changes nothing (closing what may be closed)
@@ -403,11 +312,10 @@ class EchoServer {
     std::string failure;  // what echo_lines threw, if it did
     if (config_.idle_timeout.count() > 0) {
       auto winner = co_await (echo_lines_or_error(socket, who, deadline, writing, failure) || idle_watchdog(deadline));
-      if (winner.index() == 0) {
-        reason = std::get<0>(winner);
-      } else {
-        reason = writing ? CloseReason::write_timeout : CloseReason::line_timeout;
-      }
+      // Who won: echo_lines (its reason), or the watchdog (a timeout, reading or writing).
+      reason = winner.index() == 0 ? std::get<0>(winner)
+               : writing           ? CloseReason::write_timeout
+                                   : CloseReason::line_timeout;
     } else {
       reason = co_await echo_lines_or_error(socket, who, deadline, writing, failure);
     }
@@ -421,72 +329,41 @@ class EchoServer {
     // here puts the log line after the fact.
     socket.shutdown(tcp::socket::shutdown_both, ignored);
     socket.close(ignored);
-    if (reason == CloseReason::too_long) {
-      log("{} closed: {} ({} bytes)", who, reason_text(reason), config_.max_line);
-    } else if (!failure.empty()) {
-      log("{} closed: {} ({})", who, reason_text(reason), failure);
-    } else {
-      log("{} closed: {}", who, reason_text(reason));
-    }
+    if (reason == CloseReason::too_long) failure = fmt::format("{} bytes", config_.max_line);
+    log("{} closed: {}{}", who, reason_text(reason), failure.empty() ? "" : " (" + failure + ")");
   }
 
   // -----------------------------------------------------------------------------------------------
-  // 6. The accept loop: one coroutine per connection, at most --max-connections of them
+  // 6. The accept loop: one coroutine per connection, and accept errors that pass
   // -----------------------------------------------------------------------------------------------
-  // core::listen (section 1), with three additions. Each accepted socket is moved into its own session
-  // coroutine, started with co_spawn, and the loop goes straight back to accepting. With one thread,
-  // co_spawn "dispatches": the session runs right here until its first co_await (its first read), then
-  // the loop continues. With --threads > 1 the socket lives on a new strand (section 9), so co_spawn
-  // queues the session there instead, and it starts a moment later, perhaps on another thread.
+  // core::listen (section 1), grown up. Each socket moves into its own session, started with co_spawn
+  // (which, on one thread, runs it right here until its first co_await), and the loop goes straight
+  // back to accepting. The session's completion handler never rethrows (one broken connection must not
+  // end the server) and never swallows (`detached` would): an unexpected exception is logged.
   //
-  // The cap: every connection costs a descriptor and up to --max-line bytes of buffer, so without a
-  // cap, memory is bounded only by the open-file limit, which section 10 raises. 1000 clients each
-  // holding a 64 KiB partial line cost about 70 MB. Over --max-connections, a new connection is
-  // accepted and closed at once, with a log line: the client learns at once that it was refused (its
-  // first read sees end of file), instead of waiting in the kernel's queue. The worst case memory is
-  // now about max-connections x max-line.
-  //
-  // The session's completion handler never rethrows: one broken connection must not take the server
-  // down. But it never swallows either (`detached` would): an unexpected exception is logged.
-  //
-  // Out of file descriptors (EMFILE: the open-file limit of section 10, taken by something else), an
-  // accept fails and the client stays in the kernel's queue: not refused, just left hanging, and the
-  // next accept fails the same way. So the server keeps one spare descriptor (/dev/null, opened at
-  // start) for that moment: it closes the spare, accepts the waiting client into the freed slot,
-  // closes it at once (the client sees end of file: refused), and opens the spare again.
-  //
-  // An accept can also fail for reasons that pass: ECONNABORTED (the client gave up while queued), or
-  // EMFILE with no spare left. Returning would kill the server and looping at once would spin at 100%
-  // CPU, so we log, pause 100 ms for descriptors to be freed, and go on. The loop ends when close()
-  // closes the acceptor or `||` cancels it (both give operation_aborted).
+  // An accept can fail for reasons that pass: ECONNABORTED (the client gave up while queued), EMFILE
+  // (out of descriptors until a connection closes). Returning would end the server and looping at once
+  // would spin at 100% CPU: we log, pause 100 ms and go on. close() or `||` end the loop (both give
+  // operation_aborted). session_executor(), admit() and recover_from_accept_error() are hooks: virtual
+  // functions a derived class may override (Python: a subclass's method). Here they change nothing;
+  // tcp_server_in_production overrides them for its strands, its cap and its spare descriptor.
   asio::awaitable<void> accept_loop() {
-    const auto executor = co_await asio::this_coro::executor;
     while (!closing_) {
-      auto [error, socket] = co_await acceptor_.async_accept(serial_executor(), nothrow);
+      auto [error, socket] = co_await acceptor_.async_accept(session_executor(), nothrow);
       if (error == asio::error::operation_aborted || closing_) co_return;
-      if (error == asio::error::no_descriptors && refuse_with_spare_descriptor()) continue;
+      if (error && recover_from_accept_error(error)) continue;
       if (error) {
         ++stats_.accept_errors;
         log("accept failed: {}; pausing 100 ms", error.message());
-        asio::steady_timer pause(executor, std::chrono::milliseconds(100));
-        auto [cancelled] = co_await pause.async_wait(nothrow);
-        if (cancelled) co_return;
+        asio::steady_timer pause(acceptor_.get_executor(), std::chrono::milliseconds(100));
+        if (auto [cancelled] = co_await pause.async_wait(nothrow); cancelled) co_return;
         continue;
       }
       const long id = ++stats_.accepted;
-      const long open = stats_.open.load();  // only this loop adds to it, so it cannot grow meanwhile
-      if (open >= config_.max_connections) {
-        ++stats_.refused;
-        asio::error_code ignored;
-        log("[#{} {}] refused: already {} open (--max-connections)", id, endpoint_text(socket.remote_endpoint(ignored)),
-            open);
-        socket.close(ignored);
-        continue;
-      }
-      // Counted here rather than when the session starts, so that the cap holds even while sessions
-      // queued on strands (section 9) have not started yet. The session takes it back when it ends.
-      ++stats_.open;
-      if (open + 1 > stats_.peak_open) stats_.peak_open = open + 1;
+      if (!admit(socket, id)) continue;
+      // Counted here, not as the session starts, so a cap holds for sessions queued but not started yet.
+      const long open = ++stats_.open;
+      if (open > stats_.peak_open) stats_.peak_open = open;
       const auto session_executor = socket.get_executor();  // read before the socket is moved away
       asio::co_spawn(session_executor, session(std::move(socket), id), [this, id](std::exception_ptr failure) {
         if (!failure) return;
@@ -502,14 +379,11 @@ class EchoServer {
   // -----------------------------------------------------------------------------------------------
   // 7. Closing: stop accepting, close every open connection
   // -----------------------------------------------------------------------------------------------
-  // Closing a socket cancels its pending read or write: each session wakes with an error, leaves
-  // echo_lines, and finishes normally, freeing its frame and socket. So after close() the io_context
-  // runs out of work by itself and run() returns: nothing is abandoned mid-flight.
-  //
-  // Each socket is closed on its session's executor (a job posted there), not here: with several
-  // threads, touching a socket while its session runs on another thread would be a data race
-  // (section 9). With one thread the job simply runs a moment later on the same thread.
-  // Call close() on executor() (from elsewhere: asio::post(server.executor(), [&] { server.close(); })).
+  // Closing a socket cancels its pending read or write: each session wakes with an error and ends
+  // normally, freeing its frame and socket. So after close() the io_context runs out of work and run()
+  // returns: nothing is abandoned mid-flight. Each socket is closed by a job posted to its session's
+  // executor: on several threads (tcp_server_in_production), touching it from here while its session
+  // runs elsewhere would be a data race. Call close() on executor() (from elsewhere: asio::post).
   void close() {
     std::vector<std::pair<long, asio::any_io_executor>> sessions;
     {
@@ -527,6 +401,16 @@ class EchoServer {
     return open_.size();
   }
 
+ protected:
+  // The hooks of section 6: where a new session runs (the listener's one thread), whether to serve the
+  // connection just accepted (admit() closes one it refuses), and whether a failed accept was dealt with.
+  [[nodiscard]] virtual asio::any_io_executor session_executor() { return executor(); }
+  virtual bool admit(tcp::socket& /*socket*/, long /*id*/) { return true; }
+  virtual bool recover_from_accept_error(const asio::error_code& /*error*/) { return false; }
+
+  tcp::acceptor& acceptor() { return acceptor_; }
+  EchoServerStats stats_;  // atomics
+
  private:
   // Where close() finds an open session: its socket, and the executor the session runs on.
   struct OpenEntry {
@@ -534,10 +418,9 @@ class EchoServer {
     asio::any_io_executor executor;
   };
 
-  // Adds a session's socket to open_ for as long as the session lives, and gives back the count the
-  // accept loop took for it when it ends. RAII ("Resource Acquisition Is Initialization": the
-  // destructor undoes what the constructor did, like a `with` block's __exit__) makes that true however
-  // the session ends. The mutex is held for a few lines, never across a co_await.
+  // Keeps a session's socket in open_ while the session lives, and gives back the count the accept loop
+  // took for it. RAII (the destructor undoes what the constructor did, like a `with` block's __exit__)
+  // makes that true however the session ends. The mutex is held for a few lines, never across a co_await.
   class OpenConnection {
    public:
     OpenConnection(EchoServer& server, tcp::socket& socket, long id) : server_(server), id_(id) {
@@ -562,21 +445,6 @@ class EchoServer {
     long id_;
   };
 
-  // Section 6, out of descriptors: the spare's slot takes the waiting client, which is closed at once.
-  // True when a client was refused this way. Runs on executor(), as the accept loop does.
-  bool refuse_with_spare_descriptor() {
-    if (spare_descriptor_ < 0) return false;
-    ::close(spare_descriptor_);
-    const int client = ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC);
-    if (client >= 0) ::close(client);
-    spare_descriptor_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);  // the slot the client just gave back
-    if (client < 0) return false;
-    ++stats_.accepted;
-    ++stats_.refused;
-    log("refused a client: out of file descriptors (the open-file limit)");
-    return true;
-  }
-
   // Runs on session `id`'s executor, so it never overlaps that session's own code. The session may
   // have ended since close() posted this: then it is no longer in open_, and there is nothing to do.
   void close_session(long id) {
@@ -586,13 +454,6 @@ class EchoServer {
     asio::error_code ignored;
     found->second.socket->shutdown(tcp::socket::shutdown_both, ignored);
     found->second.socket->close(ignored);
-  }
-
-  // An executor whose handlers never run two at a time. With one thread, the io_context's executor
-  // is one already; with several, each session (and the listener) gets a strand of its own (section 9).
-  [[nodiscard]] asio::any_io_executor serial_executor() const {
-    if (config_.threads > 1) return asio::make_strand(io_executor_);
-    return io_executor_;
   }
 
   static CloseReason classify(const asio::error_code& error) {
@@ -606,7 +467,7 @@ class EchoServer {
     stats_.bytes += static_cast<long>(bytes);
   }
 
-  // Which threads start sessions: one, or with --threads N up to N. Called with mutex_ held.
+  // Which threads start sessions: here one (tcp_server_in_production: up to --threads). Called with mutex_ held.
   void note_serving_thread() {
     const int tid = pg::os_thread_id();
     if (std::find(serving_threads_.begin(), serving_threads_.end(), tid) != serving_threads_.end()) return;
@@ -615,25 +476,21 @@ class EchoServer {
     stats_.serving_threads = static_cast<int>(serving_threads_.size());
   }
 
-  EchoServerConfig config_;            // read-only once constructed: safe from any thread
-  asio::any_io_executor io_executor_;  // the io_context's own executor
-  tcp::acceptor acceptor_;             // used only on executor()
-  EchoServerStats stats_;              // atomics
-  std::mutex mutex_;                   // guards open_ and serving_threads_, and orders closing_ with open_
-  std::map<long, OpenEntry> open_;     // by connection id
+  EchoServerConfig config_;         // read-only once constructed: safe from any thread
+  tcp::acceptor acceptor_;          // used only on executor()
+  std::mutex mutex_;                // guards open_ and serving_threads_, and orders closing_ with open_
+  std::map<long, OpenEntry> open_;  // by connection id
   std::vector<int> serving_threads_;
   std::atomic<bool> closing_{false};  // read without the lock by the accept loop and the sessions
-  int spare_descriptor_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);  // section 6; used only on executor()
 };
 
 // -------------------------------------------------------------------------------------------------
 // 8. Ctrl-C: the signal is one more thing to await
 // -------------------------------------------------------------------------------------------------
 // A signal_set turns SIGINT and SIGTERM into an asynchronous event. `accept_loop() || signal` runs
-// both and, when the signal arrives first, cancels the accept loop. Cancelling the accept loop does
-// not reach the sessions it started (they are independent coroutines), so we then call close(),
-// which ends each of them. run() returns soon after, and the program exits 0. This coroutine runs on
-// server.executor(), as close() must.
+// both; when the signal comes first, the accept loop is cancelled. That does not reach the sessions it
+// started (independent coroutines), so we then call close(), which ends each of them; run() returns,
+// and the program exits 0. This coroutine runs on server.executor(), as close() must.
 asio::awaitable<void> serve_until_signal(EchoServer& server, asio::signal_set& signals) {
   auto winner = co_await (server.accept_loop() || signals.async_wait(asio::use_awaitable));
   if (winner.index() == 1) {
@@ -644,303 +501,73 @@ asio::awaitable<void> serve_until_signal(EchoServer& server, asio::signal_set& s
 }
 
 // -------------------------------------------------------------------------------------------------
-// 9. The same server on N threads (--threads N)
+// 9. Logging that never blocks serving
 // -------------------------------------------------------------------------------------------------
-// Sections 2-8 are the whole server, on one thread, and one thread is enough for thousands of mostly
-// idle clients. But it uses one core: when clients keep it busy, a second core can help. Asio makes
-// that one line: call io.run() from N threads. They share the io_context's queue of ready handlers
-// and any of them may run any handler, so two handlers can now run *at the same time*, and every
-// piece of state the server shares must be safe for that. Here is each one, and what keeps it safe:
-//
-// - A session's own state (its socket, buffer, deadline, watchdog timer) stays lock-free because
-//   each session runs on its own strand (asio::make_strand, in serial_executor()). A strand is a queue
-//   with one rule: its handlers run one at a time, in order, on whichever thread is free. A session
-//   never runs on two threads at once, so its code is unchanged, while different sessions run in
-//   parallel. The socket is accepted onto the strand and the session co_spawned there (section 6),
-//   so every completion resumes the coroutine on its strand, and `||` (section 5) runs both sides on it.
-// - The listener (acceptor, accept loop, signal wait, close()) runs on one more strand, executor().
-//   Code from outside reaches it with asio::post (a test's stop() below).
-// - The map of open connections, touched by each session as it starts and ends and by close(): a
-//   std::mutex, held for a few lines and never across a co_await (a suspended coroutine may resume on
-//   another thread, and a std::mutex must be unlocked by the thread that locked it).
-// - Closing sockets: close() does not touch them (their sessions may be running on the other thread);
-//   it posts a job to each session's strand, which closes the socket there (section 7). A session
-//   accepted just before close() sees `closing_` when it registers, and closes itself.
-// - Counters are std::atomic, `closing_` is std::atomic<bool>, the log queue has a mutex of its own
-//   (section 11), and the config is only read.
-// - A coroutine may now suspend on one thread and resume on the other. Whatever it read from a
-//   thread_local variable before a co_await (a per-thread cache, errno, a thread id) may belong to the
-//   other thread afterwards. This server keeps nothing per thread; Asio does (a cache of recycled
-//   memory per thread) and copes with it, but the compiler must cope too: clang 16 did not, and this
-//   server crashed on two threads until cmake/FindAsio.cmake worked around it (the story is there).
-//
-// With one thread (the default) serial_executor() is the io_context's own executor (no strand), and
-// the mutex is never contended. Shutdown works the same for any N: close() ends every session, the
-// io_context runs out of work, and each thread's run() returns. ThreadSanitizer checks all this: the
-// tests run the server on 2 threads in the tsan preset, one of them with each session's watchdog
-// firing while its lines flow, so that a session without its strand is reported as a data race.
-//
-// The other common design is one io_context per thread, each single-threaded like sections 2-8, with
-// the accept loop handing new sockets to them in turn: no strands needed, but a busy connection cannot
-// move to an idle thread, and shutdown has N event loops to stop.
-void run_on_threads(asio::io_context& io, int threads) {
-  std::vector<std::thread> helpers;
-  for (int i = 1; i < threads; ++i) helpers.emplace_back([&io] { io.run(); });
-  io.run();  // this thread is one of the N
-  for (auto& helper : helpers) helper.join();
-}
-
-// -------------------------------------------------------------------------------------------------
-// 10. Open files: one socket is one file descriptor
-// -------------------------------------------------------------------------------------------------
-// Every connection holds a file descriptor, and a process may open only RLIMIT_NOFILE of them (the
-// "soft" limit, often 1024). An unprivileged process may raise its soft limit up to the "hard" limit,
-// so a server that wants thousands of clients does that at start, and says so. It asks for what
-// --max-connections needs, plus a margin for its own files (stdio, the listener, epoll's descriptors),
-// and no more: the limit then guards against a leak instead of hiding one.
-//
-// When the hard limit is lower than that, a cap above what the limit allows is a promise the server
-// cannot keep: the clients over the limit would not be refused (section 6) but left waiting in the
-// kernel's queue while every accept fails. So the cap comes down to what the limit leaves room for,
-// and the program says so at start. (If descriptors run out anyway, taken by something else, section 6
-// still refuses the waiting client, with a spare descriptor kept for that moment.)
-
-struct FileLimit {
-  rlim_t before = 0;
-  rlim_t after = 0;
-  rlim_t hard = 0;
-};
-
-// Descriptors the server needs besides its clients: stdio (3), epoll's (3), the listener, the signal
-// pipe (2), the spare of section 6, and room to spare.
-constexpr long own_files = 16;
-
-FileLimit raise_open_file_limit(long max_connections) {
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return {};
-  FileLimit result{limit.rlim_cur, limit.rlim_cur, limit.rlim_max};
-  const auto wanted = static_cast<rlim_t>(max_connections + own_files);
-  if (limit.rlim_cur < wanted) {
-    rlimit raised = limit;
-    raised.rlim_cur = std::min(wanted, limit.rlim_max);  // RLIM_INFINITY is the largest rlim_t
-    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) result.after = raised.rlim_cur;
-  }
-  return result;
-}
-
-// The connection cap that the open-file limit `files` allows: `wanted`, or fewer (0: no room at all).
-long connection_cap(long wanted, const FileLimit& files) {
-  if (files.after == RLIM_INFINITY) return wanted;
-  const long room = static_cast<long>(files.after) - own_files;  // descriptors left for clients
-  return std::clamp(room, 0L, wanted);
-}
-
-// -------------------------------------------------------------------------------------------------
-// 11. Logging that never blocks serving
-// -------------------------------------------------------------------------------------------------
-// Writing to stdout can block: when stdout is a pipe and its reader stops reading, the pipe fills and
-// the next write waits for as long as the reader does. A server that wrote its log lines on the event
-// loop's thread would then stop serving everyone, Ctrl-C included: the very mistake of calling
-// blocking code in a coroutine (basics/blocking_work_in_async). So the server never writes its log
-// itself: it hands each line to a LogWriter, a bounded queue drained by a thread of its own, which
-// drops and counts what the output cannot take. blocking_echo_server uses the same class; it lives in
-// common/log_writer.hpp, which explains it in full.
-
-// -------------------------------------------------------------------------------------------------
-// 12. The same server on a background thread (how the tests run it)
-// -------------------------------------------------------------------------------------------------
-// The io_context runs on threads of its own (config.threads of them), so the caller's thread is free to
-// be a client. Only the port crosses threads at start (it is known before the threads start); stop()
-// crosses with asio::post, which runs close() on the server's executor.
-class EchoServerThread {
- public:
-  explicit EchoServerThread(EchoServerConfig config) : server_(io_.get_executor(), std::move(config)) {
-    asio::co_spawn(server_.executor(), server_.accept_loop(), [this](std::exception_ptr failure) {
-      if (failure) {
-        error_ = failure;  // read by error() after the threads are joined
-        server_.close();
-      }
-    });
-    thread_ = std::thread([this] { run_on_threads(io_, server_.config().threads); });
-  }
-  EchoServerThread(const EchoServerThread&) = delete;
-  EchoServerThread& operator=(const EchoServerThread&) = delete;
-  ~EchoServerThread() { stop(); }
-
-  [[nodiscard]] unsigned short port() const { return port_; }
-  [[nodiscard]] const EchoServerStats& stats() const { return server_.stats(); }
-
-  // Close everything and wait for the server's threads to finish. Safe to call twice.
-  void stop() {
-    if (!thread_.joinable()) return;
-    asio::post(server_.executor(), [this] { server_.close(); });
-    thread_.join();
-  }
-  [[nodiscard]] std::exception_ptr error() const { return error_; }
-
- private:
-  asio::io_context io_;  // declared first, destroyed last: the server's sockets belong to it
-  EchoServer server_;
-  unsigned short port_ = server_.port();
-  std::thread thread_;  // runs run_on_threads(), which starts the other threads and joins them
-  std::exception_ptr error_;
-};
+// Writing to stdout can block: a pipe whose reader stops reading fills, and the next write waits. A
+// server writing its log on the event loop's thread would stop serving everyone, Ctrl-C included (the
+// mistake of basics/blocking_work_in_async). So the program hands each line to a LogWriter, a bounded
+// queue drained by a thread of its own, which drops and counts what the output cannot take (set up in
+// common/echo_server_program.hpp; common/log_writer.hpp explains it in full).
 
 }  // namespace echo_server
 
-// -------------------------------------------------------------------------------------------------
-// main: flags, bind, serve until Ctrl-C
-// -------------------------------------------------------------------------------------------------
+// =================================================================================================
+// Plumbing: main(), with the flags and --core. You can skip this part on a first reading; what it
+// shares with tcp_server_in_production (serve until Ctrl-C, a summary) is common/echo_server_program.hpp.
+// =================================================================================================
+#include "echo_server_program.hpp"  // run_echo_program(), report_open_errors(), run_on_threads()
 
-#ifndef PLAYGROUND_NO_MAIN  // the tests include this file and bring their own main
+// The tests, and tcp_server_in_production, include this file and bring their own main().
+#if !defined(PLAYGROUND_NO_MAIN) && !defined(TCP_ECHO_SERVER_ONLY)
 
 // --core: section 1 alone, with the main() of Asio's own example: an io_context, the listener, and
 // Ctrl-C stopping run(). io.stop() abandons the sessions mid-conversation; their coroutine frames (and
 // sockets) are destroyed with the io_context.
-int run_core(const std::string& address, unsigned short port) {
+void run_core(const std::string& address, unsigned short port) {
   using echo_server::tcp;
   asio::io_context io;
   tcp::acceptor acceptor(io, echo_server::listening_endpoint(io.get_executor(), address, port));  // throws
   fmt::print("listening on {} (the core of section 1 only: no limits, no log; Ctrl-C stops)\n",
-             echo_server::endpoint_text(acceptor.local_endpoint()));
+             endpoint_text(acceptor.local_endpoint()));
   std::fflush(stdout);
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&io](const asio::error_code&, int) { io.stop(); });
   asio::co_spawn(io, echo_server::core::listen(acceptor), [](std::exception_ptr failure) {
-    if (failure) std::rethrow_exception(failure);  // leaves run(): main prints it
+    if (failure) std::rethrow_exception(failure);  // leaves run(): main's report_open_errors prints it
   });
   io.run();
-  return 0;
 }
 
 int main(int argc, char** argv) {
   using namespace echo_server;
-  // First, before any thread starts: a stdout whose reader has gone (`| head`) must cost log lines,
-  // not the process. Without this, the first log line after the reader left kills the server with
-  // SIGPIPE; with it, the write fails with EPIPE and the LogWriter (section 11) stops writing.
+  // Before any thread starts: a stdout whose reader has gone (`| head`) must cost log lines, not the
+  // process (SIGPIPE would kill it; ignored, the write fails with EPIPE and the LogWriter stops writing).
   std::signal(SIGPIPE, SIG_IGN);
   EchoServerConfig config;
   int port = config.port;
   int max_line = static_cast<int>(config.max_line);
   int idle_ms = static_cast<int>(config.idle_timeout.count());
-  long max_connections = config.max_connections;
-  int threads = config.threads;
   bool quiet = false;
   bool core_only = false;
-  pg::Flags flags("tcp_echo_server",
-                  "A line-based TCP echo server: one coroutine per connection, on one thread (or --threads N).");
+  pg::Flags flags("tcp_echo_server", "A line-based TCP echo server: one coroutine per connection, on one thread.");
   flags.add("--address", config.address, "IP address to listen on (127.0.0.1, ::1, 0.0.0.0 for every interface)");
   flags.add("--port", port, "TCP port to listen on (0 picks a free one)", 0, 65535);
   flags.add("--max-line", max_line, "longest line accepted, in bytes with its newline", 2, 64 * 1024 * 1024);
   flags.add("--idle-timeout-ms", idle_ms,
             "time a client has to send each whole line, and to take its echo (0: no limit)", 0, 86'400'000);
-  flags.add("--max-connections", max_connections, "connections open at once; more are refused (section 6)", 1,
-            1'000'000);
-  flags.add("--threads", threads, "threads that run the server (section 9)", 1, 256);
   flags.add_switch("--quiet", quiet, "no log line per connection or per line (for benchmarks)");
   flags.add_switch("--core", core_only, "run only the 25-line core of section 1 (no limits, no log)");
   if (auto status = flags.parse(argc, argv)) return *status;
-  if (core_only) {
-    try {
-      return run_core(config.address, static_cast<unsigned short>(port));
-    } catch (const std::invalid_argument& e) {
-      fmt::print(stderr, "tcp_echo_server: {}\n", e.what());
-      return 2;
-    } catch (const std::exception& e) {
-      fmt::print(stderr, "tcp_echo_server: {}\n", e.what());
-      return 1;
-    }
-  }
-  config.threads = threads;
+  if (core_only)
+    return report_open_errors("tcp_echo_server", [&] { run_core(config.address, static_cast<unsigned short>(port)); });
   config.port = static_cast<unsigned short>(port);
   config.max_line = static_cast<std::size_t>(max_line);
   config.idle_timeout = std::chrono::milliseconds(idle_ms);
-  config.max_connections = max_connections;
-
-  // Everything is checked before anything is printed: the open-file limit (section 10), then the
-  // address and port, bound by the server's constructor.
-  const FileLimit files = raise_open_file_limit(config.max_connections);
-  const long cap = connection_cap(config.max_connections, files);
-  if (cap < 1) {
-    fmt::print(stderr, "tcp_echo_server: the open-file limit ({}) leaves no room for clients (the server needs {})\n",
-               files.after, own_files);
-    return 1;
-  }
-  const long asked = std::exchange(config.max_connections, cap);
-  // Once "listening on" is printed, everything goes through the LogWriter (section 11), so a stdout
-  // that nobody reads can never stop the server. It is declared first, so it is destroyed last.
-  LogWriter output(STDOUT_FILENO);
-  if (!quiet) config.log = [&output](const std::string& line) { output.write(line); };
-  // What the program itself says at the end is never dropped (a few lines), unlike the log of each event.
-  const auto say = [&output](std::string text) { output.write(std::move(text), /*may_drop=*/false); };
-  // The io_context is declared before the server: objects are destroyed in reverse order, so the
-  // server (and its acceptor) goes first, while the io_context it belongs to is still alive.
-  asio::io_context io;
-  std::optional<EchoServer> server;
-  try {
-    server.emplace(io.get_executor(), config);
-  } catch (const std::invalid_argument& e) {
-    fmt::print(stderr, "tcp_echo_server: {}\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "tcp_echo_server: {}\n", e.what());
-    return 1;
-  }
-
-  pg::banner("1. Open files (section 10)");
-  const std::string limit_text =
-      files.after > files.before
-          ? fmt::format("open-file limit raised from {} to {} (hard limit {})", files.before, files.after, files.hard)
-          : fmt::format("open-file limit: {} (hard limit {})", files.after, files.hard);
-  if (cap == asked) {
-    fmt::print("{}: room for --max-connections {} and the server's own files\n", limit_text, cap);
-  } else {
-    fmt::print("{}: --max-connections lowered from {} to {}, the most it leaves room for\n", limit_text, asked, cap);
-  }
-
-  pg::banner("2. Listen, then serve until Ctrl-C");
-  fmt::print("listening on {}\n", endpoint_text(server->local_endpoint()));
-  fmt::print(
-      "try it: nc {} {}   (max line {} bytes, idle timeout {} ms, at most {} connections, {} thread(s){}; "
-      "Ctrl-C stops)\n",
-      server->local_endpoint().address().to_string(), server->port(), config.max_line, idle_ms, config.max_connections,
-      threads, quiet ? ", quiet" : "");
-  std::fflush(stdout);  // stdout may be a pipe: whoever waits for "listening on" must see it now
-  // From here on, nothing writes to stdout but the LogWriter.
-
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  int exit_code = 0;
-  asio::co_spawn(server->executor(), serve_until_signal(*server, signals), [&](std::exception_ptr failure) {
-    if (!failure) return;
-    // Not rethrown: leaving run() with sessions alive would destroy their frames after the server.
-    // We say what happened, close everything, and let run() finish normally.
-    try {
-      std::rethrow_exception(failure);
-    } catch (const std::exception& e) {
-      fmt::print(stderr, "tcp_echo_server: {}\n", e.what());
-    }
-    exit_code = 1;    // read after every thread has finished
-    server->close();  // this handler runs on server->executor(), as close() must
-  });
-  pg::Stopwatch uptime;
-  run_on_threads(io, threads);  // one thread by default: plain io.run() (section 9)
-
-  const auto& stats = server->stats();
-  say(fmt::format("\n== 3. Summary {}", std::string(58, '=')));
-  say(
-      fmt::format("up {:.1f} s; {} connection(s), at most {} open at once, {} refused; sessions started on "
-                  "{} of the {} thread(s)",
-                  uptime.elapsed_ms() / 1000.0, stats.accepted.load(), stats.peak_open.load(), stats.refused.load(),
-                  stats.serving_threads.load(), threads));
-  say(fmt::format(
-      "echoed {} line(s), {} byte(s); closed {} for over-long lines, {} for the idle timeout, {} "
-      "reset by the client",
-      stats.lines.load(), stats.bytes.load(), stats.too_long.load(), stats.idle.load(), stats.resets.load()));
-  say("\nTakeaway: a connection is a coroutine, not a thread: one thread serves them all, each waiting\n"
-      "for its own client, and awaiting each write before the next read keeps memory bounded. More\n"
-      "threads (--threads) need a strand per connection, so that each one still runs one step at a time.");
-  output.close(std::chrono::milliseconds(300));  // a stdout nobody reads gets 300 ms, then loses the rest
-  return exit_code;
+  // Bind (the address and port are checked before anything is printed), serve until Ctrl-C, sum up.
+  return run_echo_program<EchoServer>(
+      "tcp_echo_server", config, quiet, fmt::format("max line {} bytes, idle timeout {} ms", max_line, idle_ms),
+      "\nTakeaway: a connection is a coroutine, not a thread: one thread serves them all, each waiting\n"
+      "for its own client, and awaiting each write before the next read keeps memory bounded.");
 }
 #endif
 
@@ -952,8 +579,8 @@ int main(int argc, char** argv) {
 //      printf 'short\nthis line is longer than sixteen bytes\n' |
 //        build/default/networking/tcp_echo_client --port 8888 --stdin
 //    Answer: each client gets "short" back, then "the server closed the connection before echoing
-//    line 2", and the client exits with status 1. The server logs "closed: line longer than the limit
-//    (16 bytes)" for each connection and keeps serving: only the offending connection is closed.
+//    line 2" (exit status 1). The server logs "closed: line longer than the limit (16 bytes)" for each
+//    and keeps serving: only the offending connection is closed.
 //
 // 2. Start the server with `--idle-timeout-ms 1000` and connect a client that never sends anything:
 //      python3 -c 'import socket; s = socket.create_connection(("127.0.0.1", 8888)); print(s.recv(100))'
@@ -964,8 +591,9 @@ int main(int argc, char** argv) {
 // 3. Start the server with `--quiet`, run `build/default/networking/tcp_echo_client --port 8888
 //    --clients 200 --lines 4 --pause-ms 500`, and while it runs count the server's threads with
 //    `ls /proc/$(pgrep -n tcp_echo_server)/task | wc -l`. How many?
-//    Answer: 2: the thread that runs the io_context, and the log writer of section 11 (started even with
-//    --quiet). Two hundred open connections are two hundred suspended coroutines on one thread.
-//    (networking/blocking_echo_server counts 204 for the same clients.)
+//    Answer: 2: the thread that runs the io_context, and the log writer of section 9 (started even with
+//    --quiet). Two hundred open connections are two hundred suspended coroutines on one thread
+//    (networking/blocking_echo_server counts 204 for the same clients).
 //
-// Next: networking/tcp_echo_client.cpp: the other side, many clients on one thread, every wait bounded.
+// Next: networking/tcp_server_in_production.cpp: this server with what production asks of it: a cap on
+// connections fitted to the open-file limit, and several threads with a strand per connection.

@@ -406,9 +406,9 @@ MUTATIONS = [
         ("    if (config_.idle_timeout.count() > 0) {\n      auto winner",
          "    if (false) {\n      auto winner")),
     mutation(
-        "networking/tcp_echo_server.cpp", "no cap on connections",
+        "networking/tcp_server_in_production.cpp", "no cap on connections",
         r"^a connection over --max-connections is refused at once",
-        ("      if (open >= config_.max_connections) {", "      if (false) {")),
+        ("    if (open < max_connections_) return true;", "    return true;")),
 
     mutation(
         "networking/tcp_echo_server.cpp", "host names are rejected: only IP addresses are accepted",
@@ -417,22 +417,22 @@ MUTATIONS = [
          "  if (asio::error_code bad; asio::ip::make_address(host, bad), bad)\n"
          "    throw std::invalid_argument(\"not an IP address\");\n  tcp::resolver resolver(executor);")),
     mutation(
-        "networking/tcp_echo_server.cpp", "the cap ignores the open-file limit",
+        "networking/tcp_server_in_production.cpp", "the cap ignores the open-file limit",
         r"^the cap is what the open-file limit",
         ("  return std::clamp(room, 0L, wanted);", "  return room > 0 ? wanted : 0;")),
     mutation(
-        "networking/tcp_echo_server.cpp", "out of descriptors, the waiting client is left hanging (no spare)",
+        "networking/tcp_server_in_production.cpp", "out of descriptors, the waiting client is left hanging (no spare)",
         r"^out of file descriptors anyway",
-        ("      if (error == asio::error::no_descriptors && refuse_with_spare_descriptor()) continue;\n", "")),
+        ("    return error == asio::error::no_descriptors && refuse_with_spare_descriptor();", "    return false;")),
     mutation(
         "networking/tcp_echo_server.cpp", "a session that throws waits out the idle timeout under ||",
         r"^a session whose code throws",
         ("co_await (echo_lines_or_error(socket, who, deadline, writing, failure) || idle_watchdog(deadline));",
          "co_await (echo_lines(socket, who, deadline, writing) || idle_watchdog(deadline));")),
     mutation(
-        "networking/tcp_echo_server.cpp", "sessions on two threads without strands",
+        "networking/tcp_server_in_production.cpp", "sessions on two threads without strands",
         r"^on two threads, a session's reads and its deadline's watchdog never run at once",
-        ("    if (config_.threads > 1) return asio::make_strand(io_executor_);\n", ""),
+        ("    if (threads_ > 1) return asio::make_strand(io_executor_);\n", ""),
         sanitizer="thread"),
 
     mutation(

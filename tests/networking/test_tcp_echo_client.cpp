@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "catch.hpp"
+#include "networking/echo_server_thread.hpp"  // the server lesson on a background thread
 #include "networking/echo_test_support.hpp"
 #include "support.hpp"
 

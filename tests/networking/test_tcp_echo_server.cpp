@@ -10,9 +10,11 @@
 #include <mutex>
 
 #include "catch.hpp"
+#include "networking/echo_server_checks.hpp"
 #include "networking/echo_test_support.hpp"
 #include "support.hpp"
 
+using echo_checks::CollectedLog;
 using echo_server::EchoServer;
 using echo_server::EchoServerConfig;
 using echo_server::EchoServerThread;
@@ -20,80 +22,11 @@ using net_test::Connection;
 using net_test::Millis;
 
 namespace {
-// Log lines collected from the server's threads, for a test to search. Declared before the server, so
-// that it outlives the server's threads.
-class CollectedLog {
- public:
-  std::function<void(const std::string&)> sink() {
-    return [this](const std::string& line) {
-      std::lock_guard lock(mutex_);
-      lines_.push_back(line);
-    };
-  }
-  // True once a line containing `text` has been logged (waits up to `limit`).
-  bool wait_for(const std::string& text, Millis limit = Millis(5000)) {
-    return net_test::wait_until(
-        [&] {
-          std::lock_guard lock(mutex_);
-          return std::any_of(lines_.begin(), lines_.end(),
-                             [&](const std::string& line) { return line.find(text) != std::string::npos; });
-        },
-        limit);
-  }
-  // Every line so far, for a failing check's message.
-  std::string text() {
-    std::lock_guard lock(mutex_);
-    std::string all;
-    for (const auto& line : lines_)
-      if (line.find(" bytes: ") == std::string::npos) all += line + "\n";  // not the line per echo
-    return all;
-  }
-
- private:
-  std::mutex mutex_;
-  std::vector<std::string> lines_;
-};
-
-EchoServerConfig quiet_config(int threads = 1) {
+EchoServerConfig quiet_config() {
   EchoServerConfig config;
   config.port = 0;
   config.log = nullptr;
-  config.threads = threads;
   return config;
-}
-
-// 250 clients connect at once; every round, every client sends a line before any reads its echo, so
-// all 250 conversations are in progress at the same time. Checks every echo byte for byte, and the
-// server's counts. The connections stay open (returned) so that the caller can look further.
-std::vector<Connection> check_250_clients(EchoServerThread& server) {
-  constexpr int clients = 250;
-  constexpr int rounds = 3;
-  std::vector<Connection> all;
-  all.reserve(clients);
-  for (int i = 0; i < clients; ++i) all.emplace_back(server.port());
-  int exact = 0;
-  long bytes = 0;
-  std::vector<std::string> wrong;
-  for (int round = 0; round < rounds; ++round) {
-    for (std::size_t i = 0; i < all.size(); ++i) (void)all[i].send(fmt::format("client {} round {}\n", i, round));
-    for (std::size_t i = 0; i < all.size(); ++i) {
-      const std::string expected = fmt::format("client {} round {}\n", i, round);
-      bytes += static_cast<long>(expected.size());
-      const std::string echo = all[i].read_exactly(expected.size());
-      if (echo == expected)
-        ++exact;
-      else if (wrong.size() < 3)
-        wrong.push_back(echo);
-    }
-  }
-  INFO("first wrong echo: " << (wrong.empty() ? "" : wrong[0]));
-  CHECK(exact == clients * rounds);
-  CHECK(server.stats().peak_open >= clients);
-  CHECK(net_test::wait_until([&] { return server.stats().lines == clients * rounds; }));
-  CHECK(server.stats().bytes == bytes);
-  CHECK(server.stats().serving_thread != 0);
-  CHECK(server.stats().serving_thread != pg::os_thread_id());  // the server's thread, not this one
-  return all;
 }
 }  // namespace
 
@@ -124,39 +57,11 @@ TEST_CASE("250 clients connected at once all get exact echoes from one server th
   const test_support::Watchdog watchdog(std::chrono::seconds(45),
                                         "250 clients connected at once all get exact echoes from o...");
   EchoServerThread server(quiet_config());
-  auto connections = check_250_clients(server);
+  auto connections = echo_checks::check_250_clients(server);
   CHECK(server.stats().serving_threads == 1);  // one thread served all 250
   connections.clear();
   server.stop();
   CHECK(server.error() == nullptr);
-}
-
-TEST_CASE("on two threads (--threads 2), 250 clients all get exact echoes, served by both threads", "[networking]") {
-  const test_support::Watchdog watchdog(std::chrono::seconds(45),
-                                        "on two threads (--threads 2), 250 clients all get exact e...");
-  // The same server on two threads: sessions run in parallel, each on its own strand. Under the tsan
-  // preset, ThreadSanitizer watches every handler here for data races. Built with clang 16 without the
-  // workaround in cmake/FindAsio.cmake, this test crashed in every run (a coroutine resumed on the
-  // other thread and used the first thread's memory cache).
-  EchoServerThread server(quiet_config(2));
-  auto connections = check_250_clients(server);
-
-  // Which thread starts a session is up to the scheduler; with 250 sessions both almost always do.
-  // On a loaded machine one thread may take them all, so a few more connections (up to 2 s) give the
-  // other one its chance: the claim is that the work *can* spread, not how evenly.
-  const auto deadline = net_test::SteadyClock::now() + Millis(2000);
-  while (server.stats().serving_threads < 2 && net_test::SteadyClock::now() < deadline) {
-    connections.emplace_back(server.port());
-    (void)connections.back().send("x\n");
-    (void)connections.back().read_exactly(2);
-  }
-  CHECK(server.stats().serving_threads == 2);
-  connections.clear();
-  pg::Stopwatch clock;
-  server.stop();
-  CHECK(clock.elapsed() < Millis(1000));
-  CHECK(server.error() == nullptr);
-  CHECK(server.stats().open == 0);
 }
 
 TEST_CASE("every byte value and \\r\\n come back exactly, whatever the chunking", "[networking]") {
@@ -380,56 +285,10 @@ TEST_CASE("a client that stops reading its echoes is disconnected after the idle
   CHECK(other.read_exactly(5) == "next\n");
 }
 
-TEST_CASE("a connection over --max-connections is refused at once, and a freed place is reused", "[networking]") {
-  const test_support::Watchdog watchdog(std::chrono::seconds(30), "max connections");
-  for (int threads : {1, 2}) {
-    INFO("threads: " << threads);
-    CollectedLog log;
-    auto config = quiet_config(threads);
-    config.max_connections = 3;
-    config.log = log.sink();
-    EchoServerThread server(config);
-    std::vector<Connection> served;
-    for (int i = 0; i < 3; ++i) {
-      served.emplace_back(server.port());
-      REQUIRE(served.back().send("in\n"));
-      CHECK(served.back().read_exactly(3) == "in\n");
-    }
-    Connection over(server.port());
-    CHECK(over.closed_by_peer());
-    CHECK(server.stats().refused == 1);
-    CHECK(log.wait_for("refused: already 3 open (--max-connections)"));
-    CHECK(server.stats().peak_open == 3);
-
-    served.front().close();  // one leaves: its place is free again
-    REQUIRE(net_test::wait_until([&] { return server.stats().open == 2; }));
-    Connection next(server.port());
-    REQUIRE(next.send("my turn\n"));
-    CHECK(next.read_exactly(8) == "my turn\n");
-    CHECK(server.stats().refused == 1);
-  }
-}
-
-TEST_CASE("stop() closes idle connections and returns promptly, on 1 thread and on 2", "[networking]") {
-  const test_support::Watchdog watchdog(std::chrono::seconds(45),
-                                        "stop() closes idle connections and returns promptly, on 1...");
-  for (int threads : {1, 2}) {
-    INFO("threads: " << threads);
-    EchoServerThread server(quiet_config(threads));
-    std::vector<Connection> idle;
-    for (int i = 0; i < 20; ++i) idle.emplace_back(server.port());
-    REQUIRE(net_test::wait_until([&] { return server.stats().open == 20; }));
-    pg::Stopwatch clock;
-    server.stop();
-    CHECK(clock.elapsed() < Millis(1000));
-    int closed = 0;
-    for (auto& c : idle) {
-      (void)c.read_to_eof(Millis(2000));
-      if (c.eof()) ++closed;
-    }
-    CHECK(closed == 20);
-    CHECK(server.stats().open == 0);
-  }
+TEST_CASE("stop() closes idle connections and returns promptly", "[networking]") {
+  const test_support::Watchdog watchdog(std::chrono::seconds(45), "stop() closes idle connections");
+  EchoServerThread server(quiet_config());
+  echo_checks::check_stop_closes_idle_connections(server);
 }
 
 TEST_CASE("a port in use or a bad address is a one-sentence error", "[networking]") {
@@ -494,123 +353,25 @@ TEST_CASE("the program rejects bad flags with a message and exit status 2", "[ne
   const test_support::Watchdog watchdog(std::chrono::seconds(45),
                                         "the program rejects bad flags with a message and exit sta...");
   test_support::check_rejects_bad_flags(
-      LESSON_BINARY,
-      {{"--port", "70000"}, {"--port", "x"}, {"--max-line", "1"}, {"--threads", "0"}, {"--max-connections", "0"}});
+      LESSON_BINARY, {{"--port", "70000"}, {"--port", "x"}, {"--max-line", "1"}, {"--idle-timeout-ms", "-1"}});
   auto help = test_support::run_program(LESSON_BINARY, {"--help"}, Millis(10'000));
   CHECK(help.exit_code == 0);
   CHECK(help.out.find("--idle-timeout-ms") != std::string::npos);
-  CHECK(help.out.find("--max-connections") != std::string::npos);
-}
-
-TEST_CASE("the program raises its open-file limit at start to what --max-connections needs", "[networking]") {
-  const test_support::Watchdog watchdog(std::chrono::seconds(45),
-                                        "the program raises its open-file limit at start to what -...");
-  rlimit limit{};
-  REQUIRE(::getrlimit(RLIMIT_NOFILE, &limit) == 0);
-  if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max < 300) {
-    std::cout << "SKIPPED: the hard open-file limit (" << limit.rlim_max << ") leaves no room to raise 64 to 216\n";
-    return;
-  }
-  // A soft limit of 64 under a higher hard limit: the server raises it to 200 clients + 16 of its own.
-  net_test::Child server(
-      "/bin/sh", {"-c", fmt::format("ulimit -S -n 64 && exec '{}' --port 0 --max-connections 200", LESSON_BINARY)});
-  REQUIRE(server.listening_port() != 0);
-  CHECK(server.rest_of_output(Millis(100)).find("open-file limit raised from 64 to 216") != std::string::npos);
-  // The kernel's own view of the running server.
-  const auto limits = test_support::run_program("/bin/cat", {fmt::format("/proc/{}/limits", server.pid())});
-  INFO(limits.out);
-  CHECK(limits.out.find("Max open files            216") != std::string::npos);
-  server.signal(SIGTERM);
-  CHECK(server.wait(Millis(5000)));
+  CHECK(help.out.find("--core") != std::string::npos);
 }
 
 TEST_CASE("with a stdout nobody reads, the program still serves new clients and stops within 1 s of SIGINT",
           "[networking]") {
   const test_support::Watchdog watchdog(std::chrono::seconds(40), "stalled stdout");
-  for (int threads : {1, 2}) {
-    INFO("threads: " << threads);
-    net_test::Child server(LESSON_BINARY, {"--port", "0", "--threads", std::to_string(threads)});
-    REQUIRE(server.shrink_output_pipe() > 0);
-    const unsigned short port = server.listening_port();
-    REQUIRE(port != 0);
-    Connection chatty(port);
-    // One log line per echoed line. Echo lines until stdout has taken nothing more for `after_stall`
-    // lines in a row: the pipe is full and the log's thread is stuck.
-    int echoed = 0;
-    const auto echo_until_stalled = [&](int after_stall) {
-      int unchanged = 0;
-      int unread = server.unread_output();
-      while (unchanged < after_stall && echoed < 100'000) {
-        const std::string line = fmt::format("line {}\n", echoed);
-        if (!chatty.send(line) || chatty.read_exactly(line.size(), Millis(2000)) != line) break;
-        ++echoed;
-        const int now = server.unread_output();
-        unchanged = now == unread ? unchanged + 1 : 0;
-        unread = now;
-      }
-      INFO("lines echoed: " << echoed << ", unread output: " << unread << " bytes");
-      CHECK(unchanged == after_stall);
-    };
-    // 1500 lines after the stall: more than the log's queue holds (1024), so some are dropped.
-    echo_until_stalled(1500);
-    Connection newcomer(port);
-    REQUIRE(newcomer.send("a new client is still served\n"));
-    CHECK(newcomer.read_exactly(29, Millis(2000)) == "a new client is still served\n");
-
-    // Reading again: the log resumes, and the next line logged after the loss says how many it dropped.
-    std::optional<std::string> dropped;
-    for (int i = 0; i < 50 && !dropped; ++i) {
-      CHECK(newcomer.send("after\n"));
-      CHECK(newcomer.read_exactly(6) == "after\n");
-      dropped = server.wait_for_line("[log: ", Millis(100));
-    }
-    REQUIRE(dropped);
-    CHECK_THAT(*dropped, contains_text("line(s) dropped"));
-
-    // Stall it again, then Ctrl-C: the program exits at once, whatever it could not print.
-    echo_until_stalled(50);
-    pg::Stopwatch clock;
-    server.signal(SIGINT);
-    const auto status = server.wait(Millis(5000));
-    const auto took = clock.elapsed();
-    REQUIRE(status);
-    CHECK(WIFEXITED(*status));
-    CHECK(WEXITSTATUS(*status) == 0);
-    CHECK(took < Millis(1000));
-  }
+  echo_checks::check_serves_with_stdout_unread(LESSON_BINARY, {"--port", "0"});
 }
 
-TEST_CASE("the program exits 0 within 1 s of SIGINT or SIGTERM, with idle clients connected, on 1 or 2 threads",
-          "[networking]") {
+TEST_CASE("the program exits 0 within 1 s of SIGINT or SIGTERM, with idle clients connected", "[networking]") {
   const test_support::Watchdog watchdog(std::chrono::seconds(45),
                                         "the program exits 0 within 1 s of SIGINT or SIGTERM, with...");
-  for (const auto& [signal_number, threads] : {std::pair{SIGINT, 1}, std::pair{SIGTERM, 1}, std::pair{SIGINT, 2}}) {
-    INFO("signal " << signal_number << ", threads " << threads);
-    net_test::Child server(LESSON_BINARY, {"--port", "0", "--threads", std::to_string(threads)});
-    const unsigned short port = server.listening_port();
-    REQUIRE(port != 0);
-    Connection talker(port);
-    REQUIRE(talker.send("hello\n"));
-    REQUIRE(talker.read_exactly(6) == "hello\n");
-    Connection silent(port);                // never says anything
-    REQUIRE(server.wait_for_line("[#2 "));  // the server has seen it
-
-    pg::Stopwatch clock;
-    server.signal(signal_number);
-    const auto status = server.wait(Millis(5000));
-    const auto took = clock.elapsed();
-    REQUIRE(status);  // it exited (not still running)
-    CHECK(WIFEXITED(*status));
-    CHECK(WEXITSTATUS(*status) == 0);
-    CHECK(took < Millis(1000));
-    (void)talker.read_to_eof(Millis(1000));
-    (void)silent.read_to_eof(Millis(1000));
-    CHECK(talker.eof());
-    CHECK(silent.eof());
-    const std::string output = server.rest_of_output();
-    CHECK(output.find(fmt::format("signal {}", signal_number)) != std::string::npos);
-    CHECK(output.find("2 connection(s)") != std::string::npos);
-    CHECK(output.find(fmt::format("of the {} thread(s)", threads)) != std::string::npos);
+  for (const int signal_number : {SIGINT, SIGTERM}) {
+    INFO("signal " << signal_number);
+    echo_checks::check_exits_on_signal(LESSON_BINARY, {"--port", "0"}, signal_number, 1);
   }
 }
 
@@ -618,7 +379,7 @@ TEST_CASE("with --quiet the program drops the log line per connection and per li
           "[networking]") {
   const test_support::Watchdog watchdog(std::chrono::seconds(45),
                                         "with --quiet the program drops the log line per connectio...");
-  net_test::Child server(LESSON_BINARY, {"--port", "0", "--quiet", "--threads", "2"});
+  net_test::Child server(LESSON_BINARY, {"--port", "0", "--quiet"});
   const unsigned short port = server.listening_port();
   REQUIRE(port != 0);
   {
@@ -651,121 +412,6 @@ TEST_CASE("a client written with Python's asyncio streams talks to the C++ serve
   CHECK(net_test::wait_until([&] { return server.stats().lines == 60; }));
 }
 
-TEST_CASE("a low open-file limit lowers the cap: clients over it are refused at once, not left waiting",
-          "[networking][no-asan]") {
-  const test_support::Watchdog watchdog(std::chrono::seconds(45), "a low open-file limit lowers the cap");
-#if defined(__SANITIZE_ADDRESS__)
-  // Not in the asan preset (address,undefined): UndefinedBehaviorSanitizer's vptr check probes memory
-  // with pipe(), which needs two free descriptors; in a process near its limit, every uncached virtual
-  // call is then reported as "object has invalid vptr" (false positives seen inside Asio and
-  // std::error_category). The default and tsan presets run this test.
-  std::cout << "SKIPPED: not run under AddressSanitizer/UBSan: UBSan's vptr check needs free file descriptors\n";
-  return;
-#endif
-  // `ulimit -n 32` (soft and hard, so the server cannot raise it) leaves room for 32 - 16 = 16 clients.
-  net_test::Child server("/bin/sh", {"-c", fmt::format("ulimit -n 32 && exec '{}' --port 0", LESSON_BINARY)});
-  REQUIRE(server.wait_for_line("open-file limit: 32 (hard limit 32): --max-connections lowered from 10000 to 16"));
-  const unsigned short port = server.listening_port();
-  REQUIRE(port != 0);
-
-  constexpr int clients = 24;
-  std::vector<Connection> connections;
-  for (int i = 0; i < clients; ++i) {
-    connections.emplace_back(port);
-    REQUIRE(connections.back().send(fmt::format("client {}\n", i)));
-  }
-  // The server accepts in order: the first 16 are served, the other 8 are refused at once (end of
-  // file) instead of waiting in the kernel's queue while accepts fail.
-  for (int i = 0; i < clients; ++i) {
-    INFO("client " << i);
-    const std::string expected = fmt::format("client {}\n", i);
-    if (i < 16)
-      CHECK(connections[i].read_exactly(expected.size(), Millis(2000)) == expected);
-    else
-      CHECK(connections[i].closed_by_peer(Millis(2000)));
-  }
-  // A freed place is used again, once the server has seen the 16 served clients leave.
-  connections.clear();
-  int left = 0;
-  while (left < 16) {
-    const auto line = server.read_line(Millis(5000));
-    if (!line) break;
-    if (line->find("] closed: client closed the connection") != std::string::npos) ++left;
-  }
-  REQUIRE(left == 16);
-  Connection late(port);
-  REQUIRE(late.send("late\n"));
-  CHECK(late.read_exactly(5, Millis(2000)) == "late\n");
-  late.close();
-  server.signal(SIGINT);
-  const auto status = server.wait(Millis(5000));
-  REQUIRE(status);
-  CHECK(WIFEXITED(*status));
-  CHECK(WEXITSTATUS(*status) == 0);
-  const std::string output = server.rest_of_output();
-  CHECK(output.find("accept failed") == std::string::npos);
-  CHECK(output.find("8 refused") != std::string::npos);
-}
-
-TEST_CASE("the cap is what the open-file limit leaves room for, next to the server's own files", "[networking]") {
-  using echo_server::connection_cap;
-  using echo_server::FileLimit;
-  using echo_server::own_files;
-  CHECK(connection_cap(100, FileLimit{1024, 1024, 4096}) == 100);  // room enough: the cap stays
-  CHECK(connection_cap(10'000, FileLimit{1024, 1024, 1024}) == 1024 - own_files);
-  CHECK(connection_cap(10'000, FileLimit{32, 32, 32}) == 32 - own_files);
-  CHECK(connection_cap(10, FileLimit{8, 8, 8}) == 0);  // no room at all: the program refuses to start
-  CHECK(connection_cap(10, FileLimit{RLIM_INFINITY, RLIM_INFINITY, RLIM_INFINITY}) == 10);
-}
-
-TEST_CASE("out of file descriptors anyway: the waiting client is refused at once with the spare descriptor",
-          "[networking][no-asan]") {
-  const test_support::Watchdog watchdog(std::chrono::seconds(45), "spare descriptor");
-#if defined(__SANITIZE_ADDRESS__)
-  std::cout << "SKIPPED: not run under AddressSanitizer/UBSan: UBSan's vptr check needs free file descriptors\n";
-  return;
-#endif
-  CollectedLog log;
-  auto config = quiet_config();
-  config.log = log.sink();
-  EchoServerThread server(config);
-  {
-    Connection before(server.port());
-    REQUIRE(before.send("before\n"));
-    REQUIRE(before.read_exactly(7) == "before\n");
-  }
-  // This process runs out of descriptors: the soft limit comes down to at most 1024 (so that filling
-  // it is quick), and /dev/null is opened until no descriptor is left but one, kept for the client.
-  rlimit saved{};
-  REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
-  rlimit lowered = saved;
-  lowered.rlim_cur = std::min<rlim_t>(saved.rlim_cur, 1024);
-  REQUIRE(::setrlimit(RLIMIT_NOFILE, &lowered) == 0);
-  std::vector<int> filler;
-  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) filler.push_back(fd);
-  const int out_of_descriptors = errno;
-  REQUIRE(!filler.empty());
-  ::close(filler.back());  // the client's socket takes this one
-  filler.pop_back();
-
-  std::optional<Connection> refused;
-  refused.emplace(server.port());  // connects; the server's accept then finds no descriptor
-  const bool closed_at_once = refused->closed_by_peer(Millis(2000));
-  const bool logged = log.wait_for("refused a client: out of file descriptors", Millis(1000));
-  refused.reset();
-  for (int fd : filler) ::close(fd);
-  REQUIRE(::setrlimit(RLIMIT_NOFILE, &saved) == 0);
-
-  CHECK(out_of_descriptors == EMFILE);
-  CHECK(closed_at_once);  // without the spare, it would wait in the kernel's queue while accepts fail
-  CHECK(logged);
-  CHECK(server.stats().refused == 1);
-  // Descriptors are back: the next client is served, so the spare was taken back too.
-  Connection after(server.port());
-  REQUIRE(after.send("after\n"));
-  CHECK(after.read_exactly(6) == "after\n");
-}
-
 TEST_CASE("a session whose code throws is closed at once with the reason, not after the idle timeout", "[networking]") {
   const test_support::Watchdog watchdog(std::chrono::seconds(45), "a session whose code throws");
   CollectedLog log;
@@ -792,62 +438,8 @@ TEST_CASE("a session whose code throws is closed at once with the reason, not af
   CHECK(next.read_exactly(5) == "next\n");
 }
 
-TEST_CASE("on two threads, a session's reads and its deadline's watchdog never run at once (strands)", "[networking]") {
-  const test_support::Watchdog watchdog(std::chrono::seconds(45), "strands");
-  // Each session has two coroutines raced with `||`: echo_lines, which moves the deadline at every
-  // line, and idle_watchdog, which reads it each time its timer fires. On one strand they take turns;
-  // without it they may run at once on the two threads, a data race that ThreadSanitizer (the tsan
-  // preset) reports. To give them every chance to meet, the deadline is short (the watchdog wakes
-  // often), every line keeps its session busy for a while (the log sink sleeps 1 ms), and the clients
-  // send without pause.
-  auto config = quiet_config(2);
-  config.idle_timeout = Millis(250);
-  config.log = [](const std::string& line) {
-    if (line.find(" bytes: ") != std::string::npos) std::this_thread::sleep_for(Millis(1));
-  };
-  EchoServerThread server(config);
-  constexpr int clients = 4;
-  std::vector<Connection> connections;
-  for (int i = 0; i < clients; ++i) connections.emplace_back(server.port());
-  int exact = 0;
-  int sent = 0;
-  pg::Stopwatch clock;
-  while (clock.elapsed() < Millis(2000)) {
-    for (int i = 0; i < clients; ++i) (void)connections[i].send(fmt::format("client {} line {}\n", i, sent));
-    for (int i = 0; i < clients; ++i) {
-      const std::string expected = fmt::format("client {} line {}\n", i, sent);
-      if (connections[i].read_exactly(expected.size(), Millis(2000)) == expected) ++exact;
-    }
-    ++sent;
-  }
-  CHECK(exact == clients * sent);
-  CHECK(server.stats().idle == 0);  // every line came well within its deadline
-  connections.clear();
-  server.stop();
-  CHECK(server.error() == nullptr);
-}
-
 TEST_CASE("with stdout's reader gone after the first line, the program serves three clients and exits 0 on SIGINT",
           "[networking]") {
   const test_support::Watchdog watchdog(std::chrono::seconds(45), "stdout's reader gone");
-  for (int threads : {1, 2}) {
-    INFO("threads: " << threads);
-    net_test::Child server(LESSON_BINARY, {"--port", "0", "--threads", std::to_string(threads)});
-    const unsigned short port = server.listening_port();
-    REQUIRE(port != 0);
-    server.close_output();  // as `tcp_echo_server | head -n 1` does: the next log line meets EPIPE
-    for (int i = 0; i < 3; ++i) {
-      INFO("client " << i);
-      Connection c(port);
-      const std::string line = fmt::format("client {}\n", i);
-      REQUIRE(c.send(line));
-      CHECK(c.read_exactly(line.size(), Millis(2000)) == line);  // killed by SIGPIPE, it would echo nothing
-    }
-    server.signal(SIGINT);
-    const auto status = server.wait(Millis(5000));
-    REQUIRE(status);
-    INFO("killed by signal " << (WIFSIGNALED(*status) ? WTERMSIG(*status) : 0));
-    CHECK(WIFEXITED(*status));
-    CHECK(WEXITSTATUS(*status) == 0);
-  }
+  echo_checks::check_serves_after_stdout_reader_gone(LESSON_BINARY, {"--port", "0"});
 }
