@@ -196,14 +196,19 @@ inline std::vector<TraceEvent> read_trace(const std::string& path) {
 //     const test_support::Watchdog watchdog(std::chrono::seconds(20), "gather");
 //     ...
 //   }  // leaving the scope disarms it
+//
+// `last_words`, if given, runs on the watchdog's thread just before the program ends (the process
+// tests kill the children they leave behind with it: tests/multiprocessing/children.hpp).
 class Watchdog {
  public:
-  Watchdog(std::chrono::milliseconds limit, std::string what) : what_(std::move(what)) {
+  Watchdog(std::chrono::milliseconds limit, std::string what, std::function<void()> last_words = {})
+      : what_(std::move(what)), last_words_(std::move(last_words)) {
     thread_ = std::thread([this, limit] {
       std::unique_lock lock(mutex_);
       if (!wake_.wait_for(lock, limit, [this] { return disarmed_; })) {
         std::fprintf(stderr, "watchdog: '%s' still running after %lld ms: ending the test program\n", what_.c_str(),
                      static_cast<long long>(limit.count()));
+        if (last_words_) last_words_();
         std::fflush(nullptr);
         std::_Exit(124);
       }
@@ -222,6 +227,7 @@ class Watchdog {
 
  private:
   std::string what_;
+  std::function<void()> last_words_;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool disarmed_ = false;

@@ -152,9 +152,8 @@ TEST_CASE("the lesson program answers --help, rejects bad flags with exit status
   auto ok = run_program(LESSON_BINARY, {"--delay-ms", "20"});
   CHECK(ok.exit_code == 0);
   CHECK_FALSE(ok.timed_out);
-  for (const char* text :
-       {"1. Cancel a running task from outside", "2. Timeouts", "timeout_error: timed out", "worker ended at",
-        "FIXED:  CPU loop that yields and checks", "Takeaway"})
+  for (const char* text : {"1. Cancel a running task from outside", "2. Timeouts", "timeout_error: timed out",
+                           "worker ended at", "FIXED:  CPU loop that yields and checks", "Takeaway"})
     CHECK(ok.out.find(text) != std::string::npos);
   CHECK(ok.out.find("resources still held: 0") != std::string::npos);
   CHECK(ok.out.find("resources still held: 1") == std::string::npos);

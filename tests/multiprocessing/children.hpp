@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "process_owners.hpp"
+#include "support.hpp"
 
 namespace mp_test {
 
@@ -209,37 +210,14 @@ inline std::set<pid_t> children_of_this_process() {
 // test_support::Watchdog for tests that fork: when the limit passes, it kills this process's children
 // before ending the test program, so that a child stuck for ever (waiting on a lock that cannot work
 // across processes, say) is not left behind, orphaned, when the test gives up.
-class ChildrenWatchdog {
+class ChildrenWatchdog : public test_support::Watchdog {
  public:
-  ChildrenWatchdog(std::chrono::milliseconds limit, std::string what) : what_(std::move(what)) {
-    thread_ = std::thread([this, limit] {
-      std::unique_lock lock(mutex_);
-      if (wake_.wait_for(lock, limit, [this] { return disarmed_; })) return;
-      const std::set<pid_t> children = children_of_this_process();
-      for (const pid_t child : children) ::kill(child, SIGKILL);
-      std::fprintf(stderr, "watchdog: '%s' still running after %lld ms: killed %zu child processes, ending the test\n",
-                   what_.c_str(), static_cast<long long>(limit.count()), children.size());
-      std::fflush(nullptr);
-      std::_Exit(124);
-    });
-  }
-  ChildrenWatchdog(const ChildrenWatchdog&) = delete;
-  ChildrenWatchdog& operator=(const ChildrenWatchdog&) = delete;
-  ~ChildrenWatchdog() {
-    {
-      std::lock_guard lock(mutex_);
-      disarmed_ = true;
-    }
-    wake_.notify_one();
-    thread_.join();
-  }
-
- private:
-  std::string what_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool disarmed_ = false;
-  std::thread thread_;  // started in the constructor body, after the members above exist
+  ChildrenWatchdog(std::chrono::milliseconds limit, std::string what)
+      : Watchdog(limit, std::move(what), [] {
+          const std::set<pid_t> children = children_of_this_process();
+          for (const pid_t child : children) ::kill(child, SIGKILL);
+          std::fprintf(stderr, "watchdog: killed %zu child processes it left behind\n", children.size());
+        }) {}
 };
 
 }  // namespace mp_test
