@@ -314,7 +314,7 @@ MUTATIONS = [
 
     mutation(
         "threading/sync_primitives.cpp", "Event::set notifies before it sets the flag",
-        r"^timed wait: set\(\) changes the flag before it notifies",
+        r"^Event: set\(\) changes the flag before it notifies",
         ("    {\n      std::lock_guard lock(mutex_);\n      set_ = true;\n    }\n    changed_.notify_all();",
          "    changed_.notify_all();\n    {\n      std::lock_guard lock(mutex_);\n      set_ = true;\n    }")),
     mutation(

@@ -1,7 +1,9 @@
 // Checks the claims of threading/sync_primitives.cpp on the lesson's own functions.
 #include "threading/sync_primitives.cpp"
 
+#include <atomic>
 #include <map>
+#include <thread>
 
 #include "catch.hpp"
 #include "support.hpp"
@@ -197,6 +199,36 @@ TEST_CASE("sync_primitives program: the barrier totals and request_stop() answer
   CHECK(ok.out.find("and false the second") != std::string::npos);
   CHECK(ok.out.find("wait_for returned true after") != std::string::npos);
   CHECK(ok.out.find("wait_for returned false after") != std::string::npos);
+}
+
+TEST_CASE("Event: set() changes the flag before it notifies, so a waiter woken at once sees it", "[threading]") {
+  // A set() that notifies first and sets the flag afterwards lets a waiter that runs the moment it is
+  // woken find the flag still false and sleep again, until its timeout. To make "runs the moment it is
+  // woken" certain rather than likely, both threads share one core and the setter runs in the idle
+  // scheduling class (SCHED_IDLE, which any thread may choose for itself): a normal thread that is
+  // woken then always takes the core from it, before set() reaches its next line.
+  test_support::Watchdog watchdog(std::chrono::seconds(20), "Event: set() before notify");
+  const test_support::OnOneCore one_core;  // both threads below inherit this one core
+  for (int run = 0; run < 20; ++run) {
+    Event event;
+    std::atomic<bool> waiting{false};
+    pg::Clock::time_point set_at{};
+    std::thread setter([&] {
+      sched_param idle{};
+      ::sched_setscheduler(0, SCHED_IDLE, &idle);  // this thread only (Linux: per thread)
+      while (!waiting.load()) std::this_thread::yield();
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));  // the waiter is asleep in wait_for by now
+      set_at = pg::Clock::now();
+      event.set();
+    });
+    waiting = true;
+    const bool woken = event.wait_for(std::chrono::milliseconds(500));
+    const auto returned_at = pg::Clock::now();
+    setter.join();
+    INFO("run " << run << ": wait_for returned " << pg::ms(returned_at - set_at) << " ms after set()");
+    REQUIRE(woken);
+    REQUIRE(returned_at - set_at < std::chrono::milliseconds(250));  // woken, not timed out
+  }
 }
 
 TEST_CASE("timed wait: set() changes the flag before it notifies, so the woken waiter sees it at once", "[threading]") {
