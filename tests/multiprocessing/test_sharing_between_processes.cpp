@@ -93,6 +93,44 @@ TEST_CASE("shared list: children appending at the same time lose no item and dup
   CHECK(mp_test::no_children_left());
 }
 
+TEST_CASE("shared list: append() waits while another process holds the lock", "[multiprocessing]") {
+  // The test above shows what the lock is for, but only when the children really run at the same
+  // time, which a busy machine may not give it. This one checks the lock itself, whatever the load:
+  // child 0 takes the list's lock and holds it; child 1 then calls append(). Until child 0 lets go,
+  // the append must wait, so the size child 0 reads 100 ms later, still holding the lock, is 0. An
+  // append that skips the lock is done within microseconds of starting, and child 0 would read 1.
+  SharedObject<SharedList> list;
+  SharedObject<std::atomic<int>> step(0);  // 1: child 0 holds the lock; 2: child 1 is about to append
+  pg::Timeline timeline("lock held");
+  const auto wait_for_step = [&step](int wanted) {
+    const auto give_up = pg::Clock::now() + 10s;
+    while (step->load() < wanted && pg::Clock::now() < give_up) std::this_thread::yield();
+    return step->load() >= wanted;
+  };
+  const auto reports = run_children(
+      2,
+      [&](int k) -> std::string {
+        if (k == 0) {
+          std::lock_guard guard(*list);
+          step->store(1);
+          if (!wait_for_step(2)) return "child 1 never came\n";
+          std::this_thread::sleep_for(100ms);
+          return fmt::format("{}\n", list->size.load());
+        }
+        if (!wait_for_step(1)) return "child 0 never took the lock\n";
+        step->store(2);
+        return list->append(7) ? "appended\n" : "refused\n";
+      },
+      timeline, "lock or append");
+  REQUIRE(reports.size() == 2);
+  CHECK(reports[0].ok);
+  CHECK(reports[1].ok);
+  CHECK(reports[0].text == "0\n");  // the size while the lock was held: the append had to wait
+  CHECK(reports[1].text == "appended\n");
+  CHECK(list->snapshot() == std::vector<long>{7});
+  CHECK(mp_test::no_children_left());
+}
+
 TEST_CASE("shared list: a full list refuses appends instead of overflowing", "[multiprocessing]") {
   SharedObject<SharedList> list;
   for (int i = 0; i < SharedList::capacity; ++i) REQUIRE(list->append(i));
