@@ -44,7 +44,6 @@
 
 #include <chrono>
 #include <exception>
-#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -53,6 +52,7 @@
 #include <vector>
 
 #include "playground.hpp"
+#include "run_coroutine.hpp"  // run_coroutine(main()): asyncio.run(main()), section 1
 
 using namespace std::chrono_literals;
 using namespace asio::experimental::awaitable_operators;  // && and || on awaitables
@@ -99,29 +99,8 @@ EventLog loop_lifecycle(std::chrono::milliseconds delay) {
   return log;
 }
 
-// asyncio.run(main()) in one call, used by the rest of this file: a fresh io_context runs one
-// coroutine to its end; its result is returned and its exception is rethrown here, in the caller.
-template <class T>
-T run_coroutine(asio::awaitable<T> main_task) {
-  asio::io_context io;
-  std::optional<T> result;
-  std::exception_ptr error;
-  co_spawn(io, std::move(main_task), [&](std::exception_ptr e, T value) {
-    error = e;
-    if (!e) result = std::move(value);
-  });
-  io.run();
-  if (error) std::rethrow_exception(error);
-  return std::move(*result);
-}
-
-inline void run_coroutine(asio::awaitable<void> main_task) {
-  asio::io_context io;
-  std::exception_ptr error;
-  co_spawn(io, std::move(main_task), [&](std::exception_ptr e) { error = e; });
-  io.run();
-  if (error) std::rethrow_exception(error);
-}
+// The rest of this file does those three steps in one call, run_coroutine(main()) (from
+// common/run_coroutine.hpp): it returns main's result, and rethrows main's exception in the caller.
 
 // -------------------------------------------------------------------------------------------------
 // 2. Inside the loop, co_spawn runs the child at once; create_task only schedules it

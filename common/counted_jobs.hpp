@@ -1,6 +1,7 @@
 // counted_jobs.hpp: the demo tasks of basics/tasks_gather_wait_cancel.cpp and
 // basics/cancellation_and_timeouts.cpp. A job waits, then succeeds or fails, holding a counted
-// resource; a Crew records when each job ran and how it ended; run_coroutine is asyncio.run().
+// resource; a Crew records when each job ran and how it ended; run_coroutine (from
+// run_coroutine.hpp) is asyncio.run().
 // The lessons need only what these do, so this file can be skipped on a first reading.
 #pragma once
 
@@ -19,7 +20,6 @@ using asio::experimental::as_tuple;
 
 #include <chrono>
 #include <exception>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -27,6 +27,7 @@ using asio::experimental::as_tuple;
 #include <vector>
 
 #include "playground.hpp"
+#include "run_coroutine.hpp"
 
 // `await asyncio.sleep(delay)`: suspend this coroutine, not the thread.
 inline asio::awaitable<void> async_sleep(std::chrono::milliseconds delay) {
@@ -101,30 +102,6 @@ inline std::string describe(std::exception_ptr error) {
   } catch (const std::exception& e) {
     return e.what();
   }
-}
-
-// asyncio.run(main()): a fresh io_context runs one coroutine to its end; its result is returned and
-// its exception is rethrown here, in the caller.
-template <class T>
-T run_coroutine(asio::awaitable<T> main_task) {
-  asio::io_context io;
-  std::optional<T> result;
-  std::exception_ptr error;
-  co_spawn(io, std::move(main_task), [&](std::exception_ptr e, T value) {
-    error = e;
-    if (!e) result = std::move(value);
-  });
-  io.run();
-  if (error) std::rethrow_exception(error);
-  return std::move(*result);
-}
-
-inline void run_coroutine(asio::awaitable<void> main_task) {
-  asio::io_context io;
-  std::exception_ptr error;
-  co_spawn(io, std::move(main_task), [&](std::exception_ptr e) { error = e; });
-  io.run();
-  if (error) std::rethrow_exception(error);
 }
 
 // Print a demo's timeline (and add it to the trace file), then what each job planned and how it ended.
