@@ -53,8 +53,9 @@ def catch_escape(name):
 
 
 def lesson_of(mutation):
-    folder, file = mutation["lesson"].split("/")
-    return folder, file[: -len(".cpp")]
+    """The (folder, lesson) whose test program judges the entry: its own, or the one it names."""
+    folder, file = (mutation["tested_by"] or mutation["lesson"]).split("/")
+    return folder, os.path.splitext(file)[0]
 
 
 class Executable:
@@ -178,7 +179,8 @@ class TestProgram:
         return [n for n in self.test_names() if re.search(pattern, n)]
 
     def build_mutant(self, scratch, sanitizer, mutant_lesson):
-        """The test program (and the lesson's program) from the lesson copy `mutant_lesson`."""
+        """The test program (and the lesson's program) from the lesson copy `mutant_lesson`, or, when
+        that is None (a header is the mutant), from the real sources, which find the copy first."""
         error = self.tests.build_mutant(scratch, sanitizer)
         if error or self.program is None:
             return error
@@ -229,13 +231,19 @@ def check_one(index, mutation, program, scratch_root, timeout):
     os.makedirs(os.path.join(scratch, os.path.dirname(mutation["lesson"])))
     with open(os.path.join(scratch, mutation["lesson"]), "w") as f:
         f.write(text)
+    header = mutation["lesson"].endswith(".hpp")
+    if header:
+        # The lessons include a shared header by its name alone ("process_owners.hpp"): after the
+        # including file's own folder, the -iquote folders are searched, so the copy here comes first.
+        shutil.copy(os.path.join(scratch, mutation["lesson"]), scratch)
     # The lesson's neighbours, unchanged, for a lesson that includes one of them by a relative path
     # (process_pool_executor.cpp includes building_a_process_pool.cpp).
     folder = os.path.dirname(mutation["lesson"])
     for name in os.listdir(os.path.join(ROOT, folder)):
         if name.endswith(".cpp") and name != os.path.basename(mutation["lesson"]):
             shutil.copy(os.path.join(ROOT, folder, name), os.path.join(scratch, folder, name))
-    error = program.build_mutant(scratch, mutation.get("sanitizer"), os.path.join(scratch, mutation["lesson"]))
+    mutant_lesson = None if header else os.path.join(scratch, mutation["lesson"])
+    error = program.build_mutant(scratch, mutation.get("sanitizer"), mutant_lesson)
     if error:
         return result("NO BUILD", "\n".join(error.strip().splitlines()[:8]))
     try:

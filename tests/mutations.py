@@ -11,13 +11,15 @@ The mutant lesson is compiled into the test program and, when the tests run the 
 be named here. Entries named by a [timing] test are judged only where two cores are free (the check
 runs them last, alone; a skip there is reported as SKIPPED, not as caught).
 
-A header under common/ can be an entry's lesson too: its tests are tests/common/test_NAME.cpp, which
-include it as "common/NAME.hpp" so that the mutant's copy is found first.
+A header under common/ can be an entry's lesson too. Its tests are tests/common/test_NAME.cpp, or,
+with `tested_by="FOLDER/LESSON"`, the test program of the lesson that teaches it; the mutant's copy is
+found before the real header either way.
 """
 
 
-def mutation(lesson, name, tests, *edits, sanitizer=None):
-    return {"lesson": lesson, "name": name, "tests": tests, "edits": list(edits), "sanitizer": sanitizer}
+def mutation(lesson, name, tests, *edits, sanitizer=None, tested_by=None):
+    return {"lesson": lesson, "name": name, "tests": tests, "edits": list(edits), "sanitizer": sanitizer,
+            "tested_by": tested_by}
 
 
 MUTATIONS = [
@@ -455,6 +457,34 @@ MUTATIONS = [
         "common/log_writer.hpp", "after EPIPE the writer retries every line and never says so",
         r"^log writer: after EPIPE",
         ("        return errno == EPIPE ? Outcome::gone : Outcome::failed;", "        return Outcome::failed;")),
+
+    # common/process_owners.hpp: taught in process_basics, whose tests check it
+    mutation(
+        "common/process_owners.hpp", "an owner destroyed before the wait leaves its child running",
+        r"^an owner that is destroyed before the wait kills and reaps its child",
+        ("  ~OwnedChild() { kill_and_reap(); }", "  ~OwnedChild() {}"),
+        tested_by="multiprocessing/process_basics"),
+    mutation(
+        "common/process_owners.hpp", "a forked child keeps every descriptor above the ones it was given",
+        r"^a forked child keeps only the descriptors it is given",
+        ("  close_descriptors_from(first_free);  // the copies", "  (void)first_free;  // the copies"),
+        tested_by="multiprocessing/process_basics"),
+    mutation(
+        "common/process_owners.hpp", "without close_range, descriptors above the soft limit stay open",
+        r"^without close_range a child closes every descriptor",
+        ("std::min<rlim_t>(limit.rlim_max, 1 << 20)", "std::min<rlim_t>(limit.rlim_cur, 1 << 20)"),
+        tested_by="multiprocessing/process_basics"),
+    mutation(
+        "common/process_owners.hpp", "waiting with a time limit asks every millisecond even with a pidfd",
+        r"^waiting for a child with a time limit sleeps until it ends",
+        ("      if (pidfd_.get() >= 0) {\n        pollfd p{pidfd_.get(), POLLIN, 0};",
+         "      if (false) {\n        pollfd p{pidfd_.get(), POLLIN, 0};"),
+        tested_by="multiprocessing/process_basics"),
+    mutation(
+        "common/process_owners.hpp", "pipes are not close-on-exec",
+        r"^pipes are close-on-exec",
+        ("::pipe2(fds, O_CLOEXEC)", "::pipe2(fds, 0)"),
+        tested_by="multiprocessing/process_basics"),
 
     mutation(
         "networking/blocking_echo_server.cpp", "no line limit",
