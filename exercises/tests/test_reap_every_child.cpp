@@ -61,3 +61,24 @@ TEST_CASE("reap_every_child: exit codes in child order soon after the last child
     if (!none_left) FAIL_CHECK("children were left behind: wait for every child you fork, or it stays a zombie");
   }
 }
+
+#ifdef EXERCISE_SOLUTION
+// The solution also promises a bound on every wait (see its comment): a child still working at the
+// time limit is killed and reaped, and its code stays -1. The exercise's run_children() takes no
+// limit, so this test is built for the solution alone.
+TEST_CASE("reap_every_child solution: a child still working at the time limit is killed and reaped",
+          "[exercise][solution]") {
+  using std::chrono::milliseconds;
+  const test_support::Watchdog watchdog(std::chrono::seconds(20), "run_children() never returned");
+  pg::Stopwatch clock;
+  const std::vector<int> codes = run_children({milliseconds(20), std::chrono::seconds(30)}, milliseconds(1000));
+  const auto took = clock.elapsed();
+  INFO("exit codes: " << shown(codes) << "; run_children() took "
+                      << std::chrono::duration_cast<milliseconds>(took).count() << " ms");
+  CHECK(codes == std::vector<int>{10, -1});
+  CHECK(took >= milliseconds(1000));      // it waited out the limit for the slow child...
+  CHECK(took < std::chrono::seconds(5));  // ...and not the slow child's 30 s
+  int status = 0;
+  CHECK((::waitpid(-1, &status, WNOHANG) == -1 && errno == ECHILD));  // killed and reaped: no child left
+}
+#endif
