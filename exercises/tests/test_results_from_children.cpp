@@ -2,11 +2,6 @@
 // child is left behind, and a pipe() that fails for a later child leaves nothing behind either.
 #include EXERCISE_SOURCE
 
-#include <stdexcept>
-
-#include <pthread.h>
-#include <unistd.h>
-
 #include "catch.hpp"
 #include "multiprocessing/children.hpp"
 #include "support.hpp"
@@ -61,26 +56,13 @@ TEST_CASE("results_from_children: a pipe that fails for a later child leaves no 
 #ifdef EXERCISE_SOLUTION
 // The solution also promises a bound on every wait (see its comment): a child that never answers is
 // reported at the time limit, killed and reaped, instead of hanging the parent. The exercise's
-// function takes no limit, so this test is built for the solution alone. In a forked copy of the test
-// process, every child forked from then on first stalls for 10 s (a pthread_atfork handler), as a
-// child stuck in a loop or a deadlock would: far past the 300 ms limit, yet bounded, so that a
-// solution without the limit fails this test instead of leaving stuck children behind for ever.
+// function takes no limit, so this test is built for the solution alone. Its children stall for 10 s
+// (mp_test::call_with_stalled_children), far past the 300 ms limit.
 TEST_CASE("results_from_children solution: a child that never answers is reported at the time limit and killed",
           "[exercise][solution]") {
-  const std::string answer = mp_test::run_in_forked_test_process([] {
-    ::pthread_atfork(nullptr, nullptr, [] { ::sleep(10); });
-    pg::Stopwatch clock;
-    std::string outcome = "returned";
-    try {
-      sum_squares_in_children(300'000, 2, std::chrono::milliseconds(300));
-    } catch (const std::runtime_error& e) {
-      outcome = std::string("threw: ") + e.what();
-    }
-    const auto took = clock.elapsed();
-    return fmt::format("{}; after the limit: {}; within 5 s: {}; children left: {}", outcome,
-                       took >= std::chrono::milliseconds(300), took < std::chrono::seconds(5),
-                       !mp_test::children_of_this_process().empty());
-  });
+  using std::chrono::milliseconds;
+  const std::string answer = mp_test::call_with_stalled_children(
+      [] { sum_squares_in_children(300'000, 2, milliseconds(300)); }, milliseconds(300));
   CHECK(answer ==
         "threw: a child ended, or ran out of time, without sending its result; after the limit: true; "
         "within 5 s: true; children left: false");

@@ -22,6 +22,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -205,6 +206,28 @@ inline std::set<pid_t> children_of_this_process() {
   }
   ::closedir(dir);
   return children;
+}
+
+// For a time limit on waiting for children: in a forked copy of this test process, every child forked
+// from then on first stalls for 10 s (a pthread_atfork handler), as a child stuck in a loop or a
+// deadlock would: far past a limit of a few hundred milliseconds, yet bounded, so that code without a
+// limit fails the test instead of leaving stuck children behind for ever. `call` forks the children
+// and waits for them under `limit`; the answer says what happened. The good answer:
+// "threw: WHAT; after the limit: true; within 5 s: true; children left: false".
+inline std::string call_with_stalled_children(const std::function<void()>& call, std::chrono::milliseconds limit) {
+  return run_in_forked_test_process([&] {
+    ::pthread_atfork(nullptr, nullptr, [] { ::sleep(10); });
+    const auto start = std::chrono::steady_clock::now();
+    std::string outcome = "returned";
+    try {
+      call();
+    } catch (const std::exception& e) {
+      outcome = std::string("threw: ") + e.what();
+    }
+    const auto took = std::chrono::steady_clock::now() - start;
+    return fmt::format("{}; after the limit: {}; within 5 s: {}; children left: {}", outcome, took >= limit,
+                       took < std::chrono::seconds(5), !children_of_this_process().empty());
+  });
 }
 
 // test_support::Watchdog for tests that fork: when the limit passes, it kills this process's children
